@@ -1,0 +1,28 @@
+# One entry point. `make run` and `make test` each set everything up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+
+.PHONY: venv run test test-fast bench package clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv  ## the main job on built-in example data
+	$(PY) jobs/pipeline.py --output out/example --mode overwrite
+
+test: venv  ## the whole test suite
+	$(PY) -m pytest -q tests
+
+bench: venv
+	$(PY) jobs/benchmark.py --output bench-out --mode overwrite
+
+clean:
+	rm -rf out bench-out build dist *.egg-info

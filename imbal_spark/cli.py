@@ -1,0 +1,34 @@
+"""Run a job's ``main`` the way users expect: one clear error line and exit 2 on bad input."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from .errors import ImbalSparkError
+
+
+def run(main, argv=None) -> None:
+    try:
+        code = main(sys.argv[1:] if argv is None else argv)
+    except ImbalSparkError as e:
+        logging.getLogger("imbal_spark").debug("error", exc_info=True)
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        _stop_spark()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted; the destination was left untouched", file=sys.stderr)
+        _stop_spark()
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def _stop_spark():
+    try:
+        from pyspark.sql import SparkSession
+
+        s = SparkSession.getActiveSession()
+        if s is not None:
+            s.stop()
+    except Exception:  # pragma: no cover - best effort on the way out
+        pass

@@ -1,0 +1,91 @@
+"""The one place a SparkSession is built.
+
+The master is never hard-coded: under spark-submit the submit flags decide (the SparkConf
+already holds ``spark.master``); only a plain ``python jobs/x.py`` falls back to ``local[*]``,
+with the Python workers pinned to the running interpreter so they see the same packages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from .errors import EnvironmentError_
+
+log = logging.getLogger(__name__)
+
+MIN_JAVA = 17
+
+
+def java_version() -> int | None:
+    """Major version of the ``java`` Spark will use (JAVA_HOME first, then PATH), or None."""
+    java = None
+    if os.environ.get("JAVA_HOME"):
+        cand = os.path.join(os.environ["JAVA_HOME"], "bin", "java")
+        if os.path.exists(cand):
+            java = cand
+    java = java or shutil.which("java")
+    if not java:
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 and m.group(2) else major
+
+
+def check_java() -> int:
+    v = java_version()
+    if v is None:
+        raise EnvironmentError_(
+            "Java was not found: Spark 4 needs Java 17 or newer. Install a JDK 17+ "
+            "(e.g. 'apt-get install openjdk-17-jre-headless') or set JAVA_HOME."
+        )
+    if v < MIN_JAVA:
+        raise EnvironmentError_(
+            f"Java {v} found, but Spark 4 needs Java {MIN_JAVA} or newer; "
+            f"install a JDK {MIN_JAVA}+ or point JAVA_HOME at one."
+        )
+    return v
+
+
+def _under_spark_submit() -> bool:
+    # spark-submit starts the Python driver with the master already in the JVM's conf and
+    # exports it; PYSPARK_GATEWAY_PORT is set when the JVM launched us.
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SPARK_MASTER_FROM_SUBMIT"))
+
+
+def get_spark(app_name: str = "imbal-spark", conf: dict | None = None, log_level: str = "WARN"):
+    """Build (or reuse) the SparkSession.
+
+    ``conf`` holds extra Spark settings, e.g. from the ``spark:`` section of a config file.
+    """
+    from pyspark.sql import SparkSession
+
+    conf = dict(conf or {})
+    builder = SparkSession.builder.appName(app_name)
+    if not _under_spark_submit():
+        check_java()
+        # Plain `python jobs/x.py`: nothing chose a master, so use this machine.
+        conf.setdefault("spark.master", os.environ.get("IMBAL_SPARK_MASTER", "local[*]"))
+        conf.setdefault("spark.pyspark.python", sys.executable)
+        conf.setdefault("spark.pyspark.driver.python", sys.executable)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Arrow is what makes pandas UDFs fast; adaptive execution coalesces small shuffles.
+    conf.setdefault("spark.sql.execution.arrow.pyspark.enabled", "true")
+    conf.setdefault("spark.sql.adaptive.enabled", "true")
+    conf.setdefault("spark.ui.showConsoleProgress", "false")
+    for k, v in conf.items():
+        builder = builder.config(k, str(v))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(log_level)
+    log.info("Spark %s, master %s, app %s", spark.version, spark.sparkContext.master, app_name)
+    return spark
