@@ -109,6 +109,34 @@ def require_columns(df, columns, role="column"):
             raise MissingColumnError(c, df.columns, role)
 
 
+def _local_path(path: str):
+    """The local file path of ``path`` if it is on local disk (no scheme or file:), else None."""
+    from urllib.parse import urlparse
+
+    u = urlparse(path)
+    if u.scheme in ("", "file") and not any(c in path for c in "*?["):
+        return u.path if u.scheme == "file" else path
+    return None
+
+
+def precheck(inputs=(), output: str | None = None, mode: str = "error") -> None:
+    """Fail fast, before a JVM starts, on what can be seen on local disk: a missing input, an
+    existing output without overwrite, an unknown mode. Remote paths are checked later."""
+    import os
+
+    if mode not in ("error", "overwrite"):
+        raise ImbalSparkError(f"--mode {mode!r} is not supported; use 'error' (default) or 'overwrite'")
+    for path in inputs:
+        if path:
+            local = _local_path(path)
+            if local is not None and not os.path.exists(local):
+                raise InputError(f"input path {path!r} does not exist; check --input")
+    if output:
+        local = _local_path(output)
+        if local is not None and mode != "overwrite" and os.path.exists(local):
+            raise OutputExistsError(output)
+
+
 def check_destination(spark, path: str, mode: str) -> None:
     """Fail early, before any work, when the destination exists and overwrite was not asked."""
     if mode not in ("error", "overwrite"):
@@ -178,6 +206,15 @@ def write_parquet(df, path: str, partition_by=None) -> None:
 
 def write_bytes(spark, path: str, data: bytes) -> None:
     fs, p = _fs(spark, path)
+    if fs.getUri().getScheme() == "file":
+        # Local disk: plain Python, so no Hadoop .crc side files next to the report.
+        import os
+
+        local = p.toUri().getPath()
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        with open(local, "wb") as f:
+            f.write(data)
+        return
     out = fs.create(p, True)
     try:
         out.write(bytearray(data))

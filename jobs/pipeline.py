@@ -21,6 +21,7 @@ def main(argv):
     p = config.parser("pipeline", KEYS, __doc__)
     cfg = config.resolve(p, argv, required=["output"])
     setup_logging(cfg["log_level"])
+    io.precheck([cfg["input"]], cfg["output"], cfg["mode"])
     spark = get_spark(cfg["app_name"] or "imbal-spark pipeline", cfg["spark"])
     t = Timings()
     try:

@@ -1,0 +1,88 @@
+import pytest
+
+from imbal_spark import config
+from imbal_spark.errors import ConfigError
+
+KEYS = ["input", "label_col", "output", "k_neighbors", "weights", "sampling_strategy", "spark", "reference"]
+
+
+def resolve(argv, required=()):
+    return config.resolve(config.parser("t", KEYS), argv, required=list(required))
+
+
+def test_flags_override_file_and_file_overrides_defaults(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("input: from_file\nlabel_col: y\nk_neighbors: 3\nspark:\n  spark.sql.shuffle.partitions: 8\n")
+    cfg = resolve(["--config", str(f), "--label-col", "target"])
+    assert cfg["input"] == "from_file"
+    assert cfg["label_col"] == "target"          # flag beats file
+    assert cfg["k_neighbors"] == 3               # file beats default (5)
+    assert cfg["spark"] == {"spark.sql.shuffle.partitions": 8}
+    assert resolve([])["k_neighbors"] == 5       # built-in default
+
+
+def test_cli_values_take_their_yaml_meaning():
+    cfg = resolve(["--sampling-strategy", "0.5", "--weights", "0.9,0.1", "--k-neighbors", "7"])
+    assert cfg["sampling_strategy"] == 0.5
+    assert cfg["weights"] == [0.9, 0.1]
+    assert cfg["k_neighbors"] == 7
+    assert resolve(["--sampling-strategy", '{"1": 100}'])["sampling_strategy"] == {"1": 100}
+    assert resolve(["--sampling-strategy", "not-majority"])["sampling_strategy"] == "not-majority"
+    assert resolve(["--reference"])["reference"] is True
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("input: x\nk_neighbours: 5\n")
+    with pytest.raises(ConfigError) as e:
+        resolve(["--config", str(f)])
+    assert "k_neighbours" in str(e.value) and str(f) in str(e.value)
+    assert "k_neighbors" in str(e.value)  # the suggestion
+
+
+def test_wrong_type_names_key_and_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("k_neighbors: five\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: key 'k_neighbors' must be an integer, got 'five'"):
+        resolve(["--config", str(f)])
+    f.write_text("k_neighbors: true\n")
+    with pytest.raises(ConfigError, match="k_neighbors"):
+        resolve(["--config", str(f)])
+
+
+def test_wrong_type_on_command_line():
+    with pytest.raises(ConfigError, match=r"--k-neighbors must be an integer, got 'x'"):
+        resolve(["--k-neighbors", "x"])
+
+
+def test_missing_required_key_names_it(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("label_col: y\n")
+    with pytest.raises(ConfigError, match=r"missing required setting 'input'.*--input.*c.yaml"):
+        resolve(["--config", str(f)], required=["input"])
+
+
+def test_missing_or_broken_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve(["--config", str(tmp_path / "nope.yaml")])
+    f = tmp_path / "broken.yaml"
+    f.write_text("input: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        resolve(["--config", str(f)])
+    f.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        resolve(["--config", str(f)])
+
+
+def test_unknown_flag_is_a_config_error():
+    with pytest.raises(ConfigError, match="unrecognized arguments: --nope"):
+        resolve(["--nope", "1"])
+
+
+def test_shipped_configs_are_valid():
+    from pathlib import Path
+
+    confs = sorted((Path(__file__).parents[1] / "conf").glob("*.yaml"))
+    assert confs, "conf/ ships example configs"
+    for c in confs:
+        assert isinstance(config.load_file(str(c)), dict)

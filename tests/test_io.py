@@ -1,0 +1,75 @@
+import json
+
+import pytest
+
+from imbal_spark import io
+from imbal_spark.errors import InputError, OutputExistsError
+
+
+def test_staged_output_swaps_in_only_on_success(spark, tmp_path):
+    dest = tmp_path / "out"
+    df = spark.range(10)
+    with io.staged_output(spark, str(dest), "error") as stage:
+        assert not dest.exists()              # nothing at the destination while working
+        io.write_parquet(df, f"{stage}/data")
+        io.write_json(spark, f"{stage}/summary.json", {"n": 10, "bad": float("nan")})
+    assert spark.read.parquet(str(dest / "data")).count() == 10
+    assert json.loads((dest / "summary.json").read_text()) == {"n": 10, "bad": None}
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary siblings left
+
+
+def test_failure_leaves_existing_destination_untouched(spark, tmp_path):
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("precious")
+    with pytest.raises(RuntimeError):
+        with io.staged_output(spark, str(dest), "overwrite") as stage:
+            io.write_parquet(spark.range(5), f"{stage}/data")
+            raise RuntimeError("job failed half-way")
+    assert [p.name for p in dest.iterdir()] == ["keep.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_existing_destination_needs_overwrite(spark, tmp_path):
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("precious")
+    with pytest.raises(OutputExistsError, match="already exists; pass --mode overwrite"):
+        with io.staged_output(spark, str(dest), "error"):
+            pass
+    assert (dest / "keep.txt").read_text() == "precious"
+    with io.staged_output(spark, str(dest), "overwrite") as stage:
+        io.write_json(spark, f"{stage}/new.json", [1])
+    assert [p.name for p in dest.iterdir()] == ["new.json"]
+
+
+def test_partitioned_parquet(spark, tmp_path):
+    df = spark.createDataFrame([(1, "a"), (2, "b"), (3, "a")], "x long, day string")
+    with io.staged_output(spark, str(tmp_path / "o")) as stage:
+        io.write_parquet(df, stage, partition_by=["day"])
+    assert sorted(p.name for p in (tmp_path / "o").iterdir() if p.is_dir()) == ["day=a", "day=b"]
+    assert spark.read.parquet(str(tmp_path / "o")).where("day = 'a'").count() == 2
+
+
+def test_read_csv_and_parquet_by_extension(spark, tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("x,label\n1.5,a\n2.5,b\n")
+    df = io.read_table(spark, str(csv))
+    assert dict(df.dtypes) == {"x": "double", "label": "string"} and df.count() == 2
+    spark.range(3).write.parquet(str(tmp_path / "p"))
+    assert io.read_table(spark, str(tmp_path / "p")).count() == 3
+    assert io.read_table(spark, str(csv), "csv").count() == 2
+
+
+def test_read_errors_name_the_path(spark, tmp_path):
+    with pytest.raises(InputError, match=r"input path '.*nope' does not exist"):
+        io.read_table(spark, str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="is empty or not parquet"):
+        io.read_table(spark, str(tmp_path / "empty"))
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("this is not parquet")
+    with pytest.raises(InputError, match=r"cannot read input '.*junk.parquet'"):
+        io.check_not_empty(io.read_table(spark, str(junk)), str(junk))
+    with pytest.raises(InputError, match="format 'orc' is not supported"):
+        io.read_table(spark, str(junk), "orc")
