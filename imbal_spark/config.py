@@ -136,11 +136,35 @@ def _tname(types):
                         dict: "a mapping", list: "a list"}.get(t, t.__name__) for t in types)
 
 
+def _shipped_file(name: str) -> str | None:
+    """The local copy of a config shipped with ``spark-submit --files``, found by its name.
+
+    YARN and Kubernetes cluster mode put --files in the driver's working directory, so the
+    name resolves as it is; in client mode (standalone, the only mode for Python apps there)
+    the driver runs in the submitter's directory, so the name is looked up in ``spark.files``.
+    """
+    if os.sep in name or not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return None
+    from urllib.parse import unquote, urlsplit
+
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # attach to spark-submit's JVM to read its conf
+    for uri in (SparkConf().get("spark.files") or "").split(","):
+        u = urlsplit(uri.strip())
+        local = unquote(u.path)
+        if (u.fragment or os.path.basename(local)) == name and u.scheme in ("", "file", "local") \
+                and os.path.isfile(local):
+            return local
+    return None
+
+
 def load_file(path: str) -> dict:
-    if not os.path.exists(path):
+    found = path if os.path.exists(path) else _shipped_file(path)
+    if found is None:
         raise ConfigError(f"config file {path!r} does not exist; pass --config with an existing YAML file")
     try:
-        with open(path) as f:
+        with open(found) as f:
             data = yaml.safe_load(f) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {path!r} is not valid YAML: {str(e).splitlines()[0]}") from None
