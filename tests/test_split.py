@@ -1,0 +1,90 @@
+"""Stratified split: scikit-learn's per-class counts (oracle: train_test_split), exact rows,
+disjoint halves, same split whatever the partitioning."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import train_test_split
+
+from imbal_spark import split
+from imbal_spark.errors import ConfigError, InputError
+
+
+def _sk_counts(counts, test_size, seed):
+    y = np.concatenate([np.full(n, c) for c, n in counts.items()])
+    y_tr, y_te = train_test_split(y, test_size=test_size, stratify=y, random_state=seed)
+    lab, tr = np.unique(y_tr, return_counts=True)
+    lab2, te = np.unique(y_te, return_counts=True)
+    return dict(zip(lab.tolist(), tr.tolist())), dict(zip(lab2.tolist(), te.tolist()))
+
+
+@pytest.mark.parametrize("counts,test_size,seed", [
+    ({0: 900, 1: 100}, 0.3, 42),
+    ({0: 631, 1: 70}, 0.2, 0),
+    ({0: 5, 1: 5, 2: 5}, 0.5, 1),          # equal remainders: ties broken by the RNG
+    ({0: 5, 1: 5, 2: 5}, 0.5, 7),
+    ({0: 7, 1: 7, 2: 7, 3: 7}, 0.3, 3),
+    ({"a": 13, "b": 29, "c": 2}, 0.37, 11),
+    ({0: 1000, 1: 3, 2: 17}, 0.11, 5),
+])
+def test_split_counts_equal_train_test_split(counts, test_size, seed):
+    tr, te = split.split_counts(counts, test_size, seed)
+    sk_tr, sk_te = _sk_counts(counts, test_size, seed)
+    assert tr == sk_tr
+    assert {c: n for c, n in te.items() if n} == sk_te
+    assert sum(te.values()) == int(np.ceil(test_size * sum(counts.values())))
+
+
+def test_bad_split_settings():
+    with pytest.raises(InputError, match="class\\(es\\) 1 have fewer than 2 rows"):
+        split.split_counts({0: 10, 1: 1}, 0.3, 0)
+    with pytest.raises(ConfigError, match="test_size must be a fraction"):
+        split.split_counts({0: 10, 1: 10}, 1.5, 0)
+    with pytest.raises(InputError, match="fewer than the 3 classes"):
+        split.split_counts({0: 2, 1: 2, 2: 2}, 0.1, 0)
+
+
+def _data(spark, n0, n1, dup=0, parts=3):
+    rng = np.random.default_rng(3)
+    pdf = pd.DataFrame({"x": rng.normal(size=n0 + n1), "label": [0] * n0 + [1] * n1})
+    if dup:  # identical rows: they share a key, the cut-off must still be exact
+        pdf = pd.concat([pdf, pd.DataFrame({"x": [0.5] * dup, "label": [0] * dup})], ignore_index=True)
+    return spark.createDataFrame(pdf).repartition(parts)
+
+
+def _counts(df):
+    return {r[0]: r[1] for r in df.groupBy("label").count().collect()}
+
+
+def test_split_rows_exact_disjoint_and_partition_independent(spark):
+    df = _data(spark, 450, 50)
+    tr, te, info = split.stratified_split(df, "label", 0.3, seed=42)
+    assert info["test_counts"] == {0: 135, 1: 15} and info["train_counts"] == {0: 315, 1: 35}
+    assert _counts(te) == info["test_counts"] and _counts(tr) == info["train_counts"]
+    a = sorted(r.x for r in te.collect())
+    b = sorted(r.x for r in tr.collect())
+    assert sorted(a + b) == sorted(r.x for r in df.collect())  # disjoint and complete
+    # same seed, other partitioning -> same rows; other seed -> other rows
+    tr2, te2, _ = split.stratified_split(df.repartition(1), "label", 0.3, seed=42)
+    assert sorted(r.x for r in te2.collect()) == a
+    _, te3, _ = split.stratified_split(df, "label", 0.3, seed=43)
+    assert sorted(r.x for r in te3.collect()) != a
+
+
+def test_radix_passes_and_duplicate_rows(spark, monkeypatch):
+    # a tiny exact threshold forces the radix passes; duplicated rows sit on the cut-off key
+    monkeypatch.setattr(split, "EXACT_ROWS", 8)
+    # 200 identical rows out of 220 in class 0: the 110th smallest key is surely theirs
+    df = _data(spark, 20, 40, dup=200)
+    tr, te, info = split.stratified_split(df, "label", 0.5, seed=9)
+    assert _counts(te) == info["test_counts"] == {0: 110, 1: 20}
+    assert _counts(tr) == info["train_counts"]
+    dups_te = te.where("x = 0.5").count()
+    dups_tr = tr.where("x = 0.5").count()
+    assert dups_te + dups_tr == 200 and 0 < dups_te < 200
+
+
+def test_null_labels_are_an_error(spark):
+    df = spark.createDataFrame(pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": [0.0, None, 1.0]}))
+    with pytest.raises(InputError, match="label column 'label' has 1 null"):
+        split.stratified_split(df, "label", 0.3)
