@@ -1,0 +1,254 @@
+"""Random over- and under-sampling with exact per-class counts, without sorting a class in one
+partition.
+
+Both give every row two seeded 64-bit keys, ``xxhash64`` of (seed, the whole row): a row's keys
+depend only on its content, so the outcome does not depend on partitioning or task order, and
+rows with equal keys are identical rows (interchangeable in the output).
+
+* Under-sampling keeps, per class, the ``n`` rows with the smallest keys -- a uniform random
+  subset, like imbalanced-learn's ``choice(replace=False)``. The exact threshold key is found with
+  one aggregation: keys are uniform, so the ``n``-th smallest lies within a few binomial standard
+  deviations of ``n / N`` of the key range; the pass counts rows below that window and collects
+  only the keys inside it (a few thousand). The output is then a plain row filter.
+* Over-sampling splits each class into key-range buckets of about ``max_group_rows / 2`` rows,
+  counts them, draws how many copies each bucket makes from a multinomial seeded by (seed,
+  class) and, in ``applyInPandas``, draws which rows with a stream seeded by (seed, class,
+  bucket). The joint law of the copies is exactly imbalanced-learn's (uniform with replacement).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from . import _kernel
+from .base import BaseSampler, class_index, class_key, is_vector, label_case
+from .strategy import OVER, UNDER
+
+_SALT1, _SALT2 = 0x5EED0001, 0x5EED0002
+_TWO63 = 1 << 63
+#: Half-width of the key window, in binomial standard deviations (+ a few rows).
+_SIGMAS = 6.0
+
+
+def _hashable(dt) -> bool:
+    if isinstance(dt, T.MapType):
+        return False
+    if isinstance(dt, T.ArrayType):
+        return _hashable(dt.elementType)
+    if isinstance(dt, T.StructType):
+        return all(_hashable(f.dataType) for f in dt.fields)
+    return not isinstance(dt, T.VariantType) if hasattr(T, "VariantType") else True
+
+
+def row_keys(df, seed: int):
+    """Two independent 64-bit keys per row from the row's content and the seed."""
+    cols = [F.col(f.name) for f in df.schema.fields if _hashable(f.dataType)]
+    return (F.xxhash64(F.lit(seed), F.lit(_SALT1), *cols),
+            F.xxhash64(F.lit(seed), F.lit(_SALT2), *cols))
+
+
+def _key_at(u: float) -> int:
+    """The signed 64-bit key at fraction ``u`` of the key range."""
+    return max(-_TWO63, min(_TWO63 - 1, int(math.floor(u * 2.0**64)) - _TWO63))
+
+
+class Threshold:
+    """Keep rows whose (k1, k2) <= (t1, t2); ``take`` of the rows equal to it when ties straddle."""
+
+    def __init__(self, below_lo=None, t1=None, t2=None, inclusive=True, take=None):
+        self.below_lo, self.t1, self.t2, self.inclusive, self.take = below_lo, t1, t2, inclusive, take
+
+    def expr(self, k1, k2):
+        if self.below_lo is not None:
+            return k1 < F.lit(self.below_lo)
+        at = (k1 == F.lit(self.t1)) & ((k2 <= F.lit(self.t2)) if self.inclusive else (k2 < F.lit(self.t2)))
+        return (k1 < F.lit(self.t1)) | at
+
+
+def pick_threshold(keep: int, below: int, window: list) -> Threshold | None:
+    """The exact cut from the count of keys below the window and the sorted window keys;
+    None when the window missed (the caller widens it)."""
+    need = keep - below
+    if need < 0 or need > len(window):
+        return None
+    if need == 0:
+        return "EMPTY"
+    t = window[need - 1]
+    equal = sum(1 for w in window if w == t)
+    taken = sum(1 for w in window[:need] if w == t)
+    if taken < equal:  # identical rows straddle the cut: keep `taken` of them
+        return Threshold(t1=t[0], t2=t[1], inclusive=False, take=taken)
+    return Threshold(t1=t[0], t2=t[1])
+
+
+def find_thresholds(keyed, label_col, targets: dict, counts: dict, labels: list) -> dict:
+    """{class: Threshold} so that exactly ``targets[c]`` rows of class c are kept."""
+    out = {}
+    todo = dict(targets)
+    widen = 1.0
+    while todo:
+        los, his = {}, {}
+        for c, keep in todo.items():
+            n = counts[c]
+            q = keep / n
+            half = (widen * (_SIGMAS * math.sqrt(n * q * (1 - q)) + 16)) / n
+            los[c] = _key_at(q - half) if q - half > 0 else -_TWO63
+            his[c] = _key_at(q + half) if q + half < 1 else _TWO63 - 1
+        idx = {c: labels.index(c) for c in todo}
+        ci = class_index(label_col, labels)
+        lo = hi = None
+        for c in todo:
+            cond = ci == idx[c]
+            lo = F.when(cond, F.lit(los[c])) if lo is None else lo.when(cond, F.lit(los[c]))
+            hi = F.when(cond, F.lit(his[c])) if hi is None else hi.when(cond, F.lit(his[c]))
+        k1, k2 = F.col("_k1"), F.col("_k2")
+        sub = keyed.where(F.col(label_col).isin(list(todo))).select(
+            ci.alias("_ci"), k1, k2, lo.alias("_lo"), hi.alias("_hi"))
+        agg = sub.groupBy("_ci").agg(
+            F.sum(F.when(k1 < F.col("_lo"), 1).otherwise(0)).alias("below"),
+            F.collect_list(F.when((k1 >= F.col("_lo")) & (k1 <= F.col("_hi")), F.struct(k1, k2))).alias("win"),
+        ).collect()  # one row per class: a count and the few thousand keys in its window
+        res = {labels[r["_ci"]]: r for r in agg}
+        for c in list(todo):
+            r = res[c]
+            window = sorted((w[0], w[1]) for w in r["win"])
+            below = r["below"]
+            th = pick_threshold(todo[c], below, window)
+            if th is None:
+                continue
+            out[c] = Threshold(below_lo=los[c]) if th == "EMPTY" else th
+            del todo[c]
+        widen *= 16.0
+    return out
+
+
+class RandomUnderSampler(BaseSampler):
+    """Keep a uniformly random subset of exactly the resolved size of each targeted class.
+
+    ``RandomUnderSampler(label_col="label", sampling_strategy="auto", random_state=42)``;
+    ``fit_resample(df)`` returns the kept rows unchanged with ``is_synthetic = false``.
+    """
+
+    _sampling_type = UNDER
+    _method = "random_under"
+    _numeric_features = False
+
+    def _fit_resample(self, df, spec, counts, strategy):
+        spark = df.sparkSession
+        labels = list(counts)
+        targets = {c: n for c, n in strategy.items() if n < counts[c]}
+        self.groups_ = {}
+        if not targets:
+            return self._originals(df, spec)
+        k1e, k2e = row_keys(df, self.seed_)
+        keyed = df.withColumn("_k1", k1e).withColumn("_k2", k2e)
+        k1, k2 = F.col("_k1"), F.col("_k2")
+        with self.timings_.step(spark, "find exact thresholds"):
+            th = find_thresholds(keyed, self.label_col, targets, counts, labels)
+        label = F.col(self.label_col)
+        cond = ~label.isin(list(targets))
+        for c, t in th.items():
+            cond = cond | ((label == F.lit(c)) & t.expr(k1, k2))
+        kept = keyed.where(cond)
+        for c, t in th.items():
+            if t.take:  # rows identical to the cut straddle it: keep exactly `take` of them
+                w = Window.partitionBy("_k1", "_k2").orderBy("_k1")
+                ties = (keyed.where((label == F.lit(c)) & (k1 == F.lit(t.t1)) & (k2 == F.lit(t.t2)))
+                        .withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= t.take).drop("_r"))
+                kept = kept.unionByName(ties)
+        return self._originals(kept.drop("_k1", "_k2"), spec)
+
+
+class RandomOverSampler(BaseSampler):
+    """Add copies of uniformly drawn rows (with replacement) until each targeted class has the
+    resolved size. New rows copy the feature columns and the label; other columns are null."""
+
+    _sampling_type = OVER
+    _method = "random_over"
+    _numeric_features = False
+
+    def _fit_resample(self, df, spec, counts, strategy):
+        spark = df.sparkSession
+        seed = self.seed_
+        labels = list(counts)
+        idx = {c: i for i, c in enumerate(labels)}
+        targets = {c: n for c, n in strategy.items() if n > 0}
+        originals = self._originals(df, spec)
+        self.groups_ = {}
+        if not targets:
+            return originals
+        half = max(1, self.max_group_rows // 2)
+        bits = {c: (0 if counts[c] <= self.max_group_rows else math.ceil(math.log2(counts[c] / half)))
+                for c in targets}
+        k1e, k2e = row_keys(df, seed)
+        copy = spec.columns
+        vec = [c for c in copy if is_vector(spec.types[c])]
+        from pyspark.ml.functions import array_to_vector, vector_to_array
+
+        sel = [F.col(c) if c not in vec else vector_to_array(F.col(c)).alias(c) for c in copy]
+        ci = class_index(self.label_col, labels).cast("int")
+        bucket = F.lit(0).cast("long")
+        for c, b in bits.items():
+            if b:
+                bucket = F.when(ci == idx[c], F.shiftrightunsigned(F.col("_k1"), 64 - b)).otherwise(bucket)
+        keyed = (df.where(F.col(self.label_col).isin(list(targets)))
+                 .select(ci.alias("_c"), k1e.alias("_k1"), k2e.alias("_k2"), *sel)
+                 .withColumn("_b", bucket))
+        sizes = {idx[c]: {0: counts[c]} for c, b in bits.items() if not b}
+        split = [idx[c] for c, b in bits.items() if b]
+        if split:
+            with self.timings_.step(spark, "count buckets"):
+                for r in keyed.where(F.col("_c").isin(split)).groupBy("_c", "_b").count().collect():
+                    sizes.setdefault(r["_c"], {})[r["_b"]] = r["count"]
+        plans = {}
+        for c, n_add in targets.items():
+            i = idx[c]
+            bs = sorted(sizes[i])
+            p = np.array([sizes[i][b] for b in bs], dtype=np.float64)
+            drawn = np.random.default_rng([seed, class_key(c)]).multinomial(n_add, p / p.sum())
+            plans[i] = {"key": class_key(c), "alloc": {b: int(m) for b, m in zip(bs, drawn) if m > 0}}
+            self.groups_[c] = {"groups": len(bs), "rows_min": int(p.min()), "rows_max": int(p.max())}
+        width = max(1, len(copy))
+        from .smote import parts_for
+
+        parts = {(i, b): parts_for(m, width) for i, p in plans.items() for b, m in p["alloc"].items()}
+        big = {key: v for key, v in parts.items() if v > 1}
+        if big:
+            pexpr = F.lit(1)
+            for (i, b), v in big.items():
+                pexpr = F.when((F.col("_c") == i) & (F.col("_b") == b), F.lit(v)).otherwise(pexpr)
+            keyed = keyed.withColumn("_p", F.explode(F.sequence(F.lit(0), pexpr - 1)))
+        else:
+            keyed = keyed.withColumn("_p", F.lit(0))
+        out_schema = T.StructType([T.StructField("_c", T.IntegerType())] +
+                                  [f for f in keyed.schema.fields if f.name in copy])
+        fn = _make_copier(plans, parts, copy, seed)
+        new = keyed.groupBy("_c", "_b", "_p").applyInPandas(fn, out_schema)
+        new = new.withColumn(self.label_col, label_case(df.schema[self.label_col].dataType, labels, "_c"))
+        new = new.select(*[F.col(c) if c not in vec else array_to_vector(F.col(c)).alias(c) for c in copy],
+                         self.label_col)
+        return originals.unionByName(self._with_nulls(new, originals))
+
+
+def _make_copier(plans, parts, copy, seed):
+    def copier(key, pdf):
+        i, b, p = (int(v) for v in key)
+        plan = plans[i]
+        n_new = plan["alloc"].get(b, 0)
+        if n_new == 0 or len(pdf) == 0:
+            return pdf.iloc[:0][["_c", *copy]]
+        pdf = pdf.sort_values(["_k1", "_k2"], kind="mergesort", ignore_index=True)
+        rs = _kernel.group_random_state(seed, plan["key"], b)
+        pick = rs.randint(0, len(pdf), size=n_new)
+        n_parts = parts[(i, b)]
+        c = math.ceil(n_new / n_parts)
+        pick = pick[p * c:min((p + 1) * c, n_new)]
+        return pdf.iloc[pick][["_c", *copy]].reset_index(drop=True)
+
+    return copier
