@@ -109,6 +109,8 @@ SCHEMA: dict[str, Key] = {k.name: k for k in [
     Key("spark", _mapping, "extra Spark settings"),
     Key("app_name", str, "Spark application name"),
     Key("log_level", str, "INFO, WARNING, ...", "INFO"),
+    Key("order_col", str, "column giving the row order SMOTE draws in (imbalanced-learn parity)"),
+    Key("strategy", str, "one training strategy (train job): none, class_weight, smote, ...", "none"),
 ]}
 
 
