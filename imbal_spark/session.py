@@ -19,6 +19,8 @@ from .errors import EnvironmentError_
 log = logging.getLogger(__name__)
 
 MIN_JAVA = 17
+#: A Spark conf dir holding only a log4j2.properties that keeps Spark's logging at WARN.
+SPARK_CONF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark_conf")
 
 
 def java_version() -> int | None:
@@ -79,6 +81,8 @@ def get_spark(app_name: str = "imbal-spark", conf: dict | None = None, log_level
         conf.setdefault("spark.pyspark.python", sys.executable)
         conf.setdefault("spark.pyspark.driver.python", sys.executable)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # Keep Spark's start-up logging at WARN unless the user has a Spark conf dir of their own.
+        os.environ.setdefault("SPARK_CONF_DIR", SPARK_CONF_DIR)
     # Arrow is what makes pandas UDFs fast; adaptive execution coalesces small shuffles.
     conf.setdefault("spark.sql.execution.arrow.pyspark.enabled", "true")
     conf.setdefault("spark.sql.adaptive.enabled", "true")

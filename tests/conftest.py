@@ -42,6 +42,9 @@ def run_job(script, *args, submit=False, timeout=600, env=None):
     """Run ``jobs/<script>`` as a user would: ``python jobs/x.py`` or ``spark-submit jobs/x.py``."""
     path = str(ROOT / "jobs" / script)
     e = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    from imbal_spark.session import SPARK_CONF_DIR
+
+    e.setdefault("SPARK_CONF_DIR", SPARK_CONF_DIR)  # Spark's own logs at WARN, as users are told
     e.update(env or {})
     if submit:
         cmd = [spark_submit(), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
