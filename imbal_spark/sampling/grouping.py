@@ -32,6 +32,7 @@ FILL = 0.75
 #: Most bins per projection histogram; fewer when there are many cells, to bound what is collected.
 MAX_BINS = 4096
 MAX_HIST_ROWS = 1 << 18
+SPAN_SD = 8.0
 
 
 @dataclass
@@ -167,7 +168,7 @@ def _exact_cov(cdf, xcols, lo, inv, n):
         s2 = [a + b for a, b in zip(s2, r["s2"])]
     m1 = np.array([v / n for v in s1]) / scale
     m2 = np.array([v / n for v in s2]).reshape(d, d) / scale**2
-    return m2 - np.outer(m1, m1)
+    return m2 - np.outer(m1, m1), m1
 
 
 def _principal_axes(cov):
@@ -194,7 +195,7 @@ def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int):
     target = max(2 * (k + 1), int(max_group_rows * FILL))
     n_cells = max(2, math.ceil(n_rows / target))
 
-    cov = _exact_cov(cdf, xcols, lo, inv, n_rows)
+    cov, _mean_scaled = _exact_cov(cdf, xcols, lo, inv, n_rows)
     w, axes = _principal_axes(cov)
     splits = choose_splits(w, n_cells)
     model = GroupModel(lo=lo, inv=inv, dirs=axes[:len(splits)], splits=splits)
@@ -203,16 +204,12 @@ def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int):
         model.group_mult = np.ones(1, dtype=np.int64)
         return _finish(cdf, xcols, model, np.array([n_rows]), k, max_group_rows)
 
-    # exact projection ranges
-    def pranges(batches):
-        for pdf in batches:
-            P = model.projections(_matrix(pdf, xcols))
-            if len(P):
-                yield pd.DataFrame({"lo": [P.min(axis=0).tolist()], "hi": [P.max(axis=0).tolist()]})
-
-    pr = cdf.mapInPandas(pranges, "lo array<double>, hi array<double>").collect()
-    plo = np.min([x["lo"] for x in pr], axis=0)
-    phi = np.max([x["hi"] for x in pr], axis=0)
+    # Bins span mean +- SPAN_SD standard deviations of each projection (known exactly from the
+    # covariance, so no pass is needed); the rare rows beyond fall into the end bins.
+    m1 = _mean_scaled
+    sd = np.sqrt(np.clip(w[:len(splits)], 0, None))
+    centre = axes[:len(splits)] @ m1
+    plo, phi = centre - SPAN_SD * sd, centre + SPAN_SD * sd
     model.plo = plo
     model.pscale = np.zeros(len(splits))
     n_parent = 1

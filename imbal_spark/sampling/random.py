@@ -196,7 +196,7 @@ class RandomOverSampler(BaseSampler):
         bucket = F.lit(0).cast("long")
         for c, b in bits.items():
             if b:
-                bucket = F.when(ci == idx[c], F.shiftrightunsigned(F.col("_k1"), 64 - b)).otherwise(bucket)
+                bucket = F.when(F.col("_c") == idx[c], F.shiftrightunsigned(F.col("_k1"), 64 - b)).otherwise(bucket)
         keyed = (df.where(F.col(self.label_col).isin(list(targets)))
                  .select(ci.alias("_c"), k1e.alias("_k1"), k2e.alias("_k2"), *sel)
                  .withColumn("_b", bucket))

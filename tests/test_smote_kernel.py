@@ -1,0 +1,119 @@
+"""The SMOTE kernel and the grouping helpers without Spark, imbalanced-learn as the oracle."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from imblearn.over_sampling import SMOTE as ImbSMOTE
+from sklearn.datasets import make_classification
+from sklearn.neighbors import NearestNeighbors
+
+from imbal_spark.sampling import _kernel
+from imbal_spark.sampling.grouping import GroupModel, choose_splits, cuts_from_counts
+from imbal_spark.sampling.smote import canonical_order, generate_part
+
+
+def _data(n=400, d=6, weights=(0.8, 0.2), seed=0, classes=2):
+    X, y = make_classification(n_samples=n, n_features=d, n_informative=3, n_redundant=1,
+                               n_classes=classes, weights=list(weights), n_clusters_per_class=1,
+                               random_state=seed)
+    return X, y
+
+
+@pytest.mark.parametrize("k,seed,d", [(5, 42, 20), (3, 0, 6), (1, 7, 4), (8, 123, 12)])
+def test_kernel_equals_imbalanced_learn_bit_for_bit(k, seed, d):
+    X, y = _data(n=500, d=d, seed=seed)
+    X_res, y_res = ImbSMOTE(k_neighbors=k, random_state=seed).fit_resample(X, y)
+    want = X_res[len(X):]
+    Xc = X[y == 1]
+    got, _ = _kernel.smote(Xc, len(want), k, seed)
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)  # exact, not just close
+
+
+def test_kernel_multiclass_fresh_stream_per_class():
+    X, y = _data(n=900, d=5, weights=(0.6, 0.3, 0.1), seed=3, classes=3)
+    X_res, y_res = ImbSMOTE(random_state=11).fit_resample(X, y)
+    new, new_y = X_res[len(X):], y_res[len(X):]
+    counts = np.bincount(y)
+    for c in (1, 2):  # imbalanced-learn: classes in sorted order, each with RandomState(11)
+        got, _ = _kernel.smote(X[y == c], counts.max() - counts[c], 5, 11)
+        assert np.array_equal(got, new[new_y == c])
+
+
+def test_new_rows_lie_on_segments_to_their_neighbours():
+    X, y = _data(n=300, d=4, seed=5)
+    Xc = X[y == 1]
+    out, d = _kernel.smote(Xc, 200, 4, np.random.RandomState(9))
+    nn = NearestNeighbors(n_neighbors=5).fit(Xc).kneighbors(Xc, return_distance=False)[:, 1:]
+    for i in range(len(out)):
+        base, nb = d.rows[i], d.neighbours[i]
+        assert nb in nn[base]
+        u = d.steps[i, 0]
+        assert 0 <= u < 1
+        assert np.allclose(out[i], Xc[base] + u * (Xc[nb] - Xc[base]), rtol=0, atol=1e-12)
+
+
+def test_parts_concatenate_to_the_single_task_output():
+    X, _ = _data(n=200, d=4, seed=1)
+    whole = generate_part(X, 1001, 5, np.random.RandomState(4), 0, 1)
+    parts = [generate_part(X, 1001, 5, np.random.RandomState(4), p, 4) for p in range(4)]
+    assert [len(p) for p in parts] == [251, 251, 251, 248]
+    assert np.array_equal(np.vstack(parts), whole)
+
+
+def test_kernel_rejects_a_group_smaller_than_k_plus_one():
+    with pytest.raises(ValueError, match="at least k_neighbors \\+ 1 = 6 rows, got 5"):
+        _kernel.smote(np.zeros((5, 2)), 3, 5, 0)
+
+
+def test_group_streams_are_distinct_and_reproducible():
+    a = _kernel.group_random_state(42, 7, 0).randint(0, 1 << 30, 5)
+    b = _kernel.group_random_state(42, 7, 1).randint(0, 1 << 30, 5)
+    c = _kernel.group_random_state(42, 8, 0).randint(0, 1 << 30, 5)
+    assert not np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.array_equal(a, _kernel.group_random_state(42, 7, 0).randint(0, 1 << 30, 5))
+    # a class in one group uses imbalanced-learn's stream, RandomState(seed)
+    assert np.array_equal(_kernel.group_random_state(42, 7, None).uniform(size=3),
+                          np.random.RandomState(42).uniform(size=3))
+
+
+def test_canonical_order_ignores_arrival_order():
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame({"_x0": rng.integers(0, 3, 50).astype(float), "_x1": rng.normal(size=50),
+                        "_o": rng.permutation(50)})
+    a = canonical_order(pdf, ["_x0", "_x1"], None)
+    b = canonical_order(pdf.sample(frac=1, random_state=1), ["_x0", "_x1"], None)
+    assert a.equals(b)
+    assert canonical_order(pdf.sample(frac=1, random_state=2), ["_x0", "_x1"], "_o")["_o"].tolist() == list(range(50))
+
+
+def test_cuts_split_counts_evenly():
+    bins = np.arange(100)
+    counts = np.full(100, 10)
+    cuts = cuts_from_counts(bins, counts, 4)
+    assert cuts.tolist() == [25, 50, 75]
+    part = (bins[:, None] >= cuts).sum(axis=1)
+    assert np.bincount(part, weights=counts).tolist() == [250, 250, 250, 250]
+    # a heavy bin cannot be split: the parts stay ordered and every bin lands in one part
+    cuts = cuts_from_counts(np.array([0, 1, 2]), np.array([5, 1000, 5]), 3)
+    assert (np.diff(cuts) >= 0).all()
+
+
+def test_choose_splits_cuts_wider_axes_more():
+    assert choose_splits(np.array([16.0, 1.0, 1.0]), 4) == [4]
+    g = choose_splits(np.array([4.0, 4.0, 1.0]), 4)
+    assert g == [2, 2]
+    assert choose_splits(np.array([0.0, 0.0]), 4) == []
+
+
+def test_group_model_assign_is_batch_independent():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1000, 3))
+    m = GroupModel(lo=X.min(0), inv=1 / (X.max(0) - X.min(0)), dirs=np.eye(3)[:2], splits=[2, 2],
+                   plo=np.zeros(2), pscale=np.full(2, 64.0), bins=[64, 64],
+                   cuts=[np.array([[32]]), np.array([[30], [34]])],
+                   group_base=np.array([0, 1, 2, 2]), group_mult=np.array([1, 1, 2, 2]), n_groups=4)
+    whole = m.assign(X)
+    pieces = np.concatenate([m.assign(X[i:i + 37]) for i in range(0, 1000, 37)])
+    assert np.array_equal(whole, pieces)
+    assert set(whole) == {0, 1, 2, 3}
