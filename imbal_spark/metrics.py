@@ -215,7 +215,6 @@ def binary_curve(df: DataFrame, label_col: str, score_col: str, pos_label,
     for c, role in ((label_col, "label column"), (score_col, "score column")):
         if c not in df.columns:
             raise MissingColumnError(c, df.columns, role)
-    spark = df.sparkSession
     y = (F.col(label_col) == F.lit(pos_label)).cast("long")
     g = (df.select(F.col(score_col).cast("double").alias("s"), y.alias("y"))
          .groupBy("s").agg(F.sum("y").alias("pos"), F.count(F.lit(1)).alias("cnt"))
