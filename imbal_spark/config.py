@@ -111,6 +111,16 @@ SCHEMA: dict[str, Key] = {k.name: k for k in [
     Key("log_level", str, "INFO, WARNING, ...", "INFO"),
     Key("order_col", str, "column giving the row order SMOTE draws in (imbalanced-learn parity)"),
     Key("strategy", str, "one training strategy (train job): none, class_weight, smote, ...", "none"),
+    Key("sizes", (str, int, list), "benchmark: row counts, e.g. 300k,1M,3M,10M"),
+    Key("test_rows", int, "benchmark: rows of the held-out test set"),
+    Key("baseline_time_cap", float, "benchmark: seconds imbalanced-learn may take at one size (0: no cap)"),
+    Key("baseline_memory_cap", float, "benchmark: GiB imbalanced-learn may use (0: no cap)"),
+    Key("scaling_rows", int, "benchmark: rows of the cores comparison (0: skip it)"),
+    Key("scaling_masters", _str_list, "benchmark: Spark masters compared, e.g. local[1],local[2]"),
+    Key("quality_train_rows", int, "benchmark: most rows a quality model trains on (a sample above)"),
+    Key("work_dir", str, "benchmark: where generated data, run outputs and logs go"),
+    Key("master", str, "benchmark: Spark master of the measured runs (spark-submit --master)"),
+    Key("keep_outputs", bool, "benchmark: keep the resampled outputs after measuring them"),
 ]}
 
 
