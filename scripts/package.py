@@ -51,7 +51,7 @@ NOT_SHIPPED = {"pyspark", "py4j"}
 # A fixed timestamp makes the zip byte-identical for identical sources (cacheable, diffable).
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 #: Bump when the way the environment is built changes, to invalidate cached archives.
-RECIPE = 2
+RECIPE = 3
 
 
 def log(msg: str) -> None:
@@ -196,10 +196,10 @@ def build_env(wheel: Path, dist: Path, cache: Path, python: str, python_prefix: 
         run([python, "-m", "venv", venv])
         cfile = cache / "constraints.txt"
         cfile.write_text("\n".join(constraints) + "\n")
-        # --no-compile: no .pyc in the archive (a third smaller, a minute less to build); each
-        # node compiles on first import into its own unpacked copy.
+        # With their .pyc files: every executor of every application unpacks a fresh copy, and
+        # compiling pandas/scipy/sklearn there on each import would cost seconds per executor.
         run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
-             "--no-compile", "-c", cfile, *reqs])
+             "-c", cfile, *reqs])
         venv_stamp.write_text(key)
     tmp = dist / f".tmp-{ENV_NAME}"
     cmd = [sys.executable, "-m", "venv_pack", "--prefix", venv, "--output", tmp, "--force", "--quiet",
@@ -212,6 +212,7 @@ def build_env(wheel: Path, dist: Path, cache: Path, python: str, python_prefix: 
         cmd += ["--python-prefix", python_prefix]
     dist.mkdir(parents=True, exist_ok=True)
     run(cmd)
+    os.chmod(tmp, 0o644)  # venv-pack writes 0600; cluster uploaders may run as another user
     os.replace(tmp, target)
     stamp.write_text(key)
     return target
