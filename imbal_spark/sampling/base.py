@@ -73,7 +73,9 @@ class BaseSampler:
 
     _sampling_type: str = ""
     _method: str = ""
-    _numeric_features = True  # SMOTE interpolates; random samplers only copy rows
+    # SMOTE interpolates, so its features must be numbers; random samplers only copy rows and
+    # accept any explicitly listed column (the default is the numeric columns for every sampler)
+    _numeric_features = True
 
     def __init__(self, label_col="label", features=None, sampling_strategy="auto", random_state=42,
                  id_cols=(), weight_col="weight", order_col=None, max_group_rows=100_000):
@@ -200,17 +202,14 @@ class BaseSampler:
             feats = [s.strip() for s in feats.split(",") if s.strip()]
         excluded = self._excluded()
         if feats is None:
-            if self._numeric_features:
-                cols = [c for c in df.columns if c not in excluded and is_numeric(schema[c])]
-                vecs = [c for c in df.columns if c not in excluded and is_vector(schema[c])]
-                if not cols and len(vecs) == 1:
-                    return FeatureSpec([], vector=vecs[0], types={vecs[0]: schema[vecs[0]]})
-                if not cols:
-                    raise InputError(
-                        f"no numeric feature columns found (columns: {', '.join(df.columns)}); "
-                        f"pass --features c1,c2,... or a vector column")
-            else:
-                cols = [c for c in df.columns if c not in excluded]
+            cols = [c for c in df.columns if c not in excluded and is_numeric(schema[c])]
+            vecs = [c for c in df.columns if c not in excluded and is_vector(schema[c])]
+            if not cols and len(vecs) == 1:
+                return FeatureSpec([], vector=vecs[0], types={vecs[0]: schema[vecs[0]]})
+            if not cols:
+                raise InputError(
+                    f"no numeric feature columns found (columns: {', '.join(df.columns)}); "
+                    f"pass --features c1,c2,... or a vector column")
             return FeatureSpec(cols, types={c: schema[c] for c in cols})
         feats = list(feats)
         if not feats:

@@ -179,6 +179,7 @@ class SMOTE(BaseSampler):
 
         self._cached = getattr(self, "_cached", [])
         plans, inputs, groups, recall = {}, [], {}, {}
+        self.group_models_ = {}
         single = [c for c in targets if counts[c] <= self.max_group_rows]
         for c in single:
             plans[idx[c]] = {"key": class_key(c), "single": True, "alloc": {0: targets[c]}}
@@ -194,6 +195,7 @@ class SMOTE(BaseSampler):
                 cdf = project(df.where(label == F.lit(c))).persist(StorageLevel.MEMORY_AND_DISK)
                 self._cached.append(cdf)
                 model, sizes = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows)
+            self.group_models_[c] = model
             gids = sorted(sizes)
             probs = np.array([sizes[g] for g in gids], dtype=np.float64)
             rng = np.random.default_rng([seed, class_key(c)])

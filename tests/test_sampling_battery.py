@@ -1,0 +1,208 @@
+"""One battery run over every sampler (as imbalanced-learn's check_samplers_*): counts equal the
+resolved strategy, schema kept, original rows kept unchanged, new rows shaped as documented,
+same output whatever the partitioning, named errors on bad input."""
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from imblearn.utils import check_sampling_strategy as imb_check
+from pyspark.sql import functions as F
+
+from imbal_spark.errors import ConfigError, ImbalSparkError, InputError, MissingColumnError
+from imbal_spark.sampling import SMOTE, RandomOverSampler, RandomUnderSampler
+
+FEATS = ["f0", "f1", "f2"]
+COUNTS = {0: 150, 1: 60, 2: 25}
+
+SAMPLERS = {
+    "smote": lambda **kw: SMOTE(label_col="label", k_neighbors=3, id_cols=["id"], **kw),
+    # classes above 40 rows are split into groups: the partitioned path
+    "smote_grouped": lambda **kw: SMOTE(label_col="label", k_neighbors=3, id_cols=["id"],
+                                        max_group_rows=40, **kw),
+    "random_over": lambda **kw: RandomOverSampler(label_col="label", id_cols=["id"], **kw),
+    "random_over_buckets": lambda **kw: RandomOverSampler(label_col="label", id_cols=["id"],
+                                                          max_group_rows=40, **kw),
+    "random_under": lambda **kw: RandomUnderSampler(label_col="label", id_cols=["id"], **kw),
+}
+
+
+def _pdf():
+    rng = np.random.default_rng(0)
+    parts = []
+    start = 0
+    for c, n in COUNTS.items():
+        X = rng.normal(loc=2.0 * c, size=(n, 3))
+        parts.append(pd.DataFrame({
+            "id": np.arange(start, start + n, dtype=np.int64),
+            "f0": X[:, 0], "f1": X[:, 1], "f2": X[:, 2],
+            "city": [f"c{i % 4}" for i in range(n)],
+            "ts": [dt.datetime(2024, 1, 1) + dt.timedelta(hours=i) for i in range(n)],
+            "label": np.full(n, c, dtype=np.int64)}))
+        start += n
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def data(spark):
+    df = spark.createDataFrame(_pdf()).repartition(3).cache()
+    df.count()
+    yield df
+    df.unpersist()
+
+
+def _sorted(pdf):
+    cols = [c for c in pdf.columns]
+    return pdf.sort_values(cols, na_position="first", kind="mergesort").reset_index(drop=True)
+
+
+def _y(counts):
+    return np.concatenate([np.full(n, c) for c, n in counts.items()])
+
+
+COUNT_CASES = [(name, strategy) for name in SAMPLERS if name != "smote_grouped"
+               for strategy in ("auto", "not minority", {0: 30, 1: 60})] + [("smote_grouped", "all")]
+
+
+@pytest.mark.parametrize("name,strategy", COUNT_CASES)
+def test_counts_equal_the_resolved_strategy(spark, data, name, strategy):
+    s = SAMPLERS[name](sampling_strategy=strategy, random_state=1)
+    kind = "over-sampling" if name != "random_under" else "under-sampling"
+    try:
+        want = {int(k): int(v) for k, v in imb_check(strategy, _y(COUNTS), kind).items()}
+    except ValueError:  # imbalanced-learn refuses it: so must we
+        with pytest.raises(ImbalSparkError):
+            s.fit_resample(data)
+        return
+    out = s.fit_resample(data)
+    assert dict(s.sampling_strategy_) == want
+    by = out.groupBy("label", "is_synthetic").count().collect()  # one action for both checks
+    got = {}
+    for r in by:
+        got[r["label"]] = got.get(r["label"], 0) + r["count"]
+    n_syn = sum(r["count"] for r in by if r["is_synthetic"])
+    if kind == "over-sampling":
+        expected = {c: n + want.get(c, 0) for c, n in COUNTS.items()}
+    else:
+        expected = {c: want.get(c, n) for c, n in COUNTS.items()}
+    assert got == expected
+    assert s.summary_["counts_after"] == expected and s.summary_["counts_before"] == COUNTS
+    assert n_syn == (sum(want.values()) if kind == "over-sampling" else 0)
+    s.release()
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_schema_kept_originals_unchanged_new_rows_null_elsewhere(spark, data, name):
+    s = SAMPLERS[name](random_state=3)
+    out = s.fit_resample(data)
+    assert out.columns == data.columns + ["is_synthetic"]
+    assert [f.dataType for f in out.schema.fields[:-1]] == [f.dataType for f in data.schema.fields]
+    orig = out.where(~F.col("is_synthetic")).drop("is_synthetic")
+    # every kept row is an input row, unchanged (exceptAll counts duplicates)
+    assert orig.exceptAll(data).count() == 0
+    if name != "random_under":
+        assert data.exceptAll(orig).count() == 0
+    else:
+        # the minority class is not targeted by 'auto': all of its rows are kept
+        assert orig.where("label = 2").exceptAll(data.where("label = 2")).count() == 0
+        assert orig.where("label = 2").count() == 25
+    new = out.where("is_synthetic")
+    if name == "random_under":
+        assert new.count() == 0
+        return
+    assert new.count() > 0
+    nulls = new.select(*[F.sum(F.col(c).isNull().cast("int")).alias(c) for c in ("id", "city", "ts", "label")]).first()
+    assert (nulls["id"], nulls["city"], nulls["ts"]) == (new.count(),) * 3 and nulls["label"] == 0
+    if name.startswith("random_over"):
+        # a copied row has the features of an input row of its class
+        assert new.select("label", *FEATS).subtract(data.select("label", *FEATS)).count() == 0
+    s.release()
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_same_output_whatever_the_partitioning(spark, data, name):
+    def run(df, seed=5):
+        s = SAMPLERS[name](random_state=seed)
+        pdf = s.fit_resample(df).toPandas()
+        s.release()
+        return _sorted(pdf)
+
+    a = run(data)
+    old = spark.conf.get("spark.sql.shuffle.partitions")
+    try:
+        spark.conf.set("spark.sql.shuffle.partitions", "5")
+        b = run(data.repartition(7, "f1"))
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", old)
+    c = run(data.coalesce(1))
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, c)
+    d = run(data, seed=6)
+    assert not a.equals(d)  # the seed matters
+
+
+def _with(spark, data, **changes):
+    pdf = _pdf()
+    for k, v in changes.items():
+        v(pdf)
+    return spark.createDataFrame(pdf)
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLERS if n != "smote_grouped"])
+def test_bad_inputs_raise_named_errors(spark, data, name):
+    make = SAMPLERS[name]
+    empty = data.limit(0)
+    with pytest.raises(InputError, match="no rows"):
+        make().fit_resample(empty)
+    with pytest.raises(InputError, match="more than 1 class.*only 0"):
+        make().fit_resample(data.where("label = 0"))
+    with pytest.raises(MissingColumnError, match="label column 'target'"):
+        type(make())(label_col="target").fit_resample(data)
+    with pytest.raises(ConfigError, match="'sometimes' is not known"):
+        make(sampling_strategy="sometimes").fit_resample(data)
+    nulllab = data.withColumn("label", F.when(F.col("id") == 3, None).otherwise(F.col("label")))
+    with pytest.raises(InputError, match="label column 'label' has 1 null"):
+        make().fit_resample(nulllab)
+    with pytest.raises(MissingColumnError, match="feature column 'nope'"):
+        make(features=["f0", "nope"]).fit_resample(data)
+    with pytest.raises(ConfigError, match="random_state"):
+        make(random_state=-1).fit_resample(data)
+
+
+def test_smote_bad_feature_values_name_column_and_count(spark, data):
+    make = SAMPLERS["smote"]
+    bad = (data.withColumn("f1", F.when(F.col("id").isin(1, 2), float("nan")).otherwise(F.col("f1")))
+           .withColumn("f2", F.when(F.col("id") == 200, float("inf")).when(F.col("id") == 201, None)
+                       .otherwise(F.col("f2"))))
+    with pytest.raises(InputError, match="'f1' \\(2 rows\\), 'f2' \\(2 rows\\)"):
+        make().fit_resample(bad)
+    with pytest.raises(InputError, match="feature column 'city' has type string, not a number"):
+        make(features=["f0", "city"]).fit_resample(data)
+    small = data.where("label != 2 or id < 213")  # class 2 keeps 3 rows
+    with pytest.raises(InputError, match="class 2 has 3 rows, too few for SMOTE with k_neighbors=3 .*--k-neighbors 2"):
+        make().fit_resample(small)
+    with pytest.raises(ConfigError, match="k_neighbors must be an integer >= 1"):
+        SMOTE(k_neighbors=0).fit_resample(data)
+
+
+def test_random_samplers_accept_nan_and_strings_like_imbalanced_learn(spark, data):
+    nan = data.withColumn("f1", F.when(F.col("id") < 5, float("nan")).otherwise(F.col("f1")))
+    out = RandomUnderSampler(label_col="label", id_cols=["id"]).fit_resample(nan)
+    assert {r["label"]: r["count"] for r in out.groupBy("label").count().collect()} == {0: 25, 1: 25, 2: 25}
+    over = RandomOverSampler(label_col="label", id_cols=["id"]).fit_resample(nan)
+    new = over.where("is_synthetic")
+    assert new.where(F.col("city").isNull()).count() == new.count() == 90 + 125  # not a feature
+    listed = RandomOverSampler(label_col="label", features=["f0", "city"]).fit_resample(nan)
+    copies = listed.where("is_synthetic")
+    assert copies.where(F.col("city").isNull() | F.col("f1").isNotNull()).count() == 0
+    assert copies.select("label", "f0", "city").subtract(data.select("label", "f0", "city")).count() == 0
+
+
+def test_under_sampler_exact_even_when_the_cut_falls_in_identical_rows(spark):
+    rows = [(0, 1.0, 1.0)] * 120 + [(1, float(i), 0.0) for i in range(30)]
+    df = spark.createDataFrame(rows, "label long, a double, b double").repartition(4)
+    for seed in (1, 2):
+        out = RandomUnderSampler(label_col="label", random_state=seed).fit_resample(df)
+        assert {r["label"]: r["count"] for r in out.groupBy("label").count().collect()} == {0: 30, 1: 30}
