@@ -26,3 +26,10 @@ bench: venv
 
 clean:
 	rm -rf out bench-out build dist *.egg-info
+
+package: venv  ## dist/: the wheel, imbal_spark.zip (--py-files), imbal_spark_env.tar.gz (--archives); PACK_PYTHON_PREFIX=/usr for the nodes' Python
+	$(PY) scripts/package.py
+
+.PHONY: airflow-venv
+airflow-venv:  ## .venv-airflow: Airflow 3 and the Spark provider, kept apart from .venv
+	$(PYTHON) scripts/airflow_venv.py
