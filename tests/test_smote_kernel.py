@@ -117,3 +117,13 @@ def test_group_model_assign_is_batch_independent():
     pieces = np.concatenate([m.assign(X[i:i + 37]) for i in range(0, 1000, 37)])
     assert np.array_equal(whole, pieces)
     assert set(whole) == {0, 1, 2, 3}
+
+
+def test_cells_below_k_plus_one_merge_into_a_neighbour():
+    from imbal_spark.sampling.grouping import _finish
+
+    m = GroupModel(lo=np.zeros(1), inv=np.ones(1), dirs=np.ones((1, 1)), splits=[4])
+    model, sizes = _finish(None, None, m, np.array([100, 2, 0, 50]), k=5, max_group_rows=200)
+    assert sizes == {0: 100, 1: 52}  # the 2-row cell joins the smaller of its neighbours
+    assert model.group_base[[0, 1, 3]].tolist() == [0, 1, 1]
+    assert model.n_groups == 2

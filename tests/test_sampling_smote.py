@@ -1,0 +1,165 @@
+"""SMOTE on Spark: parity with imbalanced-learn, multi-class and string labels, vector and integer
+features, and the partitioned path (segments, merged groups, neighbour recall)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from imblearn.over_sampling import SMOTE as ImbSMOTE
+from pyspark.ml.functions import array_to_vector
+from pyspark.sql import functions as F
+from sklearn.neighbors import NearestNeighbors
+
+from imbal_spark.datagen import reference_dataframes, reference_frames
+from imbal_spark.errors import ConfigError
+from imbal_spark.sampling import SMOTE
+
+REF_FEATS = [f"f{j}" for j in range(20)]
+
+
+def _rows(a):
+    a = np.asarray(a, dtype=np.float64)
+    return a[np.lexsort(a.T[::-1])]
+
+
+def test_parity_with_imbalanced_learn_on_the_reference_train_set(spark):
+    train, _ = reference_dataframes(spark)
+    tr, _ = reference_frames()
+    X_res, y_res = ImbSMOTE(k_neighbors=5, random_state=42).fit_resample(tr[REF_FEATS].to_numpy(), tr["label"].to_numpy())
+    want = X_res[len(tr):]
+    assert (y_res[len(tr):] == 1).all()
+    # input order must not matter: the `pos` column carries train_test_split's order
+    shuffled = train.repartition(4, "f3")
+    s = SMOTE(label_col="label", k_neighbors=5, random_state=42, id_cols=["id", "pos"], order_col="pos")
+    out = s.fit_resample(shuffled)
+    pdf = out.toPandas()
+    new = pdf[pdf["is_synthetic"]]
+    assert len(new) == 560 and (new["label"] == 1).all()
+    assert new["id"].isna().all() and new["pos"].isna().all()
+    np.testing.assert_allclose(_rows(new[REF_FEATS]), _rows(want), rtol=0, atol=1e-9)
+    assert np.array_equal(_rows(new[REF_FEATS]), _rows(want))  # in fact bit for bit
+    old = pdf[~pdf["is_synthetic"]].sort_values("pos")
+    assert np.array_equal(old[REF_FEATS].to_numpy(), tr[REF_FEATS].to_numpy())
+    assert s.summary_["counts_after"] == {0: 630, 1: 630}
+    assert s.summary_["neighbour_recall"][1]["recall_at_k"] == 1.0
+
+
+def _multiclass_strings(n=(90, 40, 25), d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    names = ["emu", "cat", "dog"]  # not in sorted order on purpose
+    X = np.vstack([rng.normal(loc=i, size=(m, d)) for i, m in enumerate(n)])
+    y = np.concatenate([np.full(m, names[i]) for i, m in enumerate(n)])
+    perm = rng.permutation(len(y))
+    X, y = X[perm], y[perm]
+    pdf = pd.DataFrame({f"x{j}": X[:, j] for j in range(d)})
+    pdf["animal"] = y
+    pdf["pos"] = np.arange(len(y))
+    return pdf
+
+
+def test_multiclass_string_labels_match_imbalanced_learn_per_class(spark):
+    pdf = _multiclass_strings()
+    feats = ["x0", "x1", "x2", "x3"]
+    X_res, y_res = ImbSMOTE(k_neighbors=4, random_state=7).fit_resample(pdf[feats].to_numpy(), pdf["animal"].to_numpy())
+    new_X, new_y = X_res[len(pdf):], y_res[len(pdf):]
+    df = spark.createDataFrame(pdf).repartition(3)
+    s = SMOTE(label_col="animal", k_neighbors=4, random_state=7, order_col="pos")
+    out = s.fit_resample(df).where("is_synthetic").toPandas()
+    assert dict(s.sampling_strategy_) == {"cat": 50, "dog": 65}
+    for c in ("cat", "dog"):
+        np.testing.assert_allclose(_rows(out.loc[out["animal"] == c, feats]), _rows(new_X[new_y == c]), rtol=0, atol=1e-9)
+    assert "emu" not in set(out["animal"])
+
+
+def test_integer_features_keep_their_type_as_imbalanced_learn_does(spark):
+    pdf = _multiclass_strings(n=(60, 20, 15), d=3, seed=2)
+    feats = ["x0", "x1", "x2"]
+    ints = pdf.assign(**{c: (pdf[c] * 10).round().astype("int64") for c in feats})
+    s = SMOTE(label_col="animal", k_neighbors=3, random_state=1, order_col="pos")
+    out = s.fit_resample(spark.createDataFrame(ints))
+    assert dict(out.dtypes)["x0"] == "bigint"  # schema kept; imbalanced-learn casts back to int too
+    X_res, _ = ImbSMOTE(k_neighbors=3, random_state=1).fit_resample(ints[feats], ints["animal"])
+    got = out.where("is_synthetic").toPandas()
+    assert np.array_equal(_rows(got[feats]), _rows(X_res.iloc[len(ints):].to_numpy()))
+
+
+def test_vector_features_give_the_same_points_in_vector_form(spark):
+    pdf = _multiclass_strings(n=(60, 20, 15), d=3, seed=2)
+    feats = ["x0", "x1", "x2"]
+    df = spark.createDataFrame(pdf)
+    cols = SMOTE(label_col="animal", k_neighbors=3, random_state=1, order_col="pos").fit_resample(df)
+    want = cols.where("is_synthetic").select(*feats).toPandas().to_numpy()
+    vec = df.select(array_to_vector(F.array(*feats)).alias("features"), "animal", "pos")
+    vout = SMOTE(label_col="animal", features="features", k_neighbors=3, random_state=1,
+                 order_col="pos").fit_resample(vec)
+    assert vout.columns == ["features", "animal", "pos", "is_synthetic"]
+    assert dict(vout.dtypes)["features"] == "vector"
+    vnew = np.array([r["features"].toArray() for r in vout.where("is_synthetic").collect()])
+    assert len(vnew) == 40 + 45
+    np.testing.assert_array_equal(_rows(vnew), _rows(want))
+
+
+@pytest.fixture(scope="module")
+def grouped(spark):
+    """600 minority rows split into groups of at most 150 rows."""
+    rng = np.random.default_rng(11)
+    maj = rng.normal(size=(1200, 3)) * [3.0, 1.0, 0.5]
+    mino = rng.normal(size=(600, 3)) * [2.0, 1.0, 0.3] + [0.5, 0.0, 0.0]
+    pdf = pd.DataFrame(np.vstack([maj, mino]), columns=["a", "b", "c"])
+    pdf["label"] = [0] * 1200 + [1] * 600
+    pdf["id"] = np.arange(len(pdf))
+    df = spark.createDataFrame(pdf).repartition(3)
+    s = SMOTE(label_col="label", k_neighbors=4, random_state=3, max_group_rows=150, id_cols=["id"],
+              recall_sample=600)
+    out = s.fit_resample(df).where("is_synthetic").select("a", "b", "c", "label").toPandas()
+    s.release()
+    return s, pdf, out
+
+
+def test_grouped_new_rows_lie_on_segments_to_in_group_neighbours(grouped):
+    s, pdf, out = grouped
+    X = pdf.loc[pdf["label"] == 1, ["a", "b", "c"]].to_numpy()
+    model = s.group_models_[1]
+    g = model.assign(X)
+    sizes = np.bincount(g)
+    assert len(sizes) == s.summary_["groups"][1]["groups"] >= 4
+    assert sizes.max() <= 150 and sizes.min() >= 5
+    A, B = [], []
+    differs = 0
+    glob = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    for grp in np.unique(g):
+        idx = np.flatnonzero(g == grp)
+        nn = NearestNeighbors(n_neighbors=5).fit(X[idx]).kneighbors(X[idx], return_distance=False)[:, 1:]
+        for r, row in enumerate(idx):
+            differs += set(idx[nn[r]]) != set(glob[row])
+            for j in nn[r]:
+                A.append(X[row])
+                B.append(X[idx[j]])
+    assert differs > 0  # in-group neighbours are not all global ones: the check below can fail
+    A, B = np.array(A), np.array(B)
+    P = out[["a", "b", "c"]].to_numpy()
+    assert len(P) == 600 and (out["label"] == 1).all()
+    AB = B - A
+    den = (AB * AB).sum(1)
+    for p in P:  # each new row: on some segment (row, one of its k in-group neighbours)
+        t = ((p - A) * AB).sum(1) / den
+        ok = (t >= -1e-12) & (t <= 1 + 1e-12)
+        resid = np.abs(A + t[:, None] * AB - p).max(1)
+        assert (resid[ok] < 1e-9).any()
+
+
+def test_reported_recall_equals_exact_recall(grouped):
+    s, pdf, _ = grouped
+    X = pdf.loc[pdf["label"] == 1, ["a", "b", "c"]].to_numpy()
+    g = s.group_models_[1].assign(X)
+    nn = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    exact = float(np.mean((g[nn] == g[:, None]).sum(1) / 4))
+    rep = s.summary_["neighbour_recall"][1]
+    assert rep["sample_rows"] == 600 and rep["k"] == 4
+    assert rep["recall_at_k"] == pytest.approx(exact, abs=1e-6)
+    assert 0.3 < exact < 1.0
+
+
+def test_params_checked_at_fit_time(spark):
+    df = spark.createDataFrame([(0, 1.0), (1, 2.0)], "label long, a double")
+    with pytest.raises(ConfigError, match="max_group_rows \\(4\\) must be at least k_neighbors \\+ 1 \\(6\\)"):
+        SMOTE(max_group_rows=4).fit_resample(df)
