@@ -67,8 +67,10 @@ def airflow_env(home: Path, config: Path | None = None, **extra) -> dict:
     return env
 
 
-def inspect(airflow_bin: Path, env: dict, *dates: str) -> dict:
-    r = run([airflow_bin / "python", CHECKS / "inspect_dag.py", DAGS, *dates], env, timeout=240)
+def inspect(airflow_bin: Path, env: dict, dates=(), configs=("-",)) -> dict:
+    """{config: DagBag report} from tests/airflow_checks/inspect_dag.py, one Airflow process."""
+    r = run([airflow_bin / "python", CHECKS / "inspect_dag.py", DAGS, "--dates", *dates,
+             "--configs", *map(str, configs)], env, timeout=240)
     assert r.returncode == 0, r.stderr[-4000:]
     last = [ln for ln in r.stdout.splitlines() if ln.startswith("{")][-1]
     return json.loads(last)
@@ -91,12 +93,33 @@ def flag(args: list[str], name: str) -> str:
     return args[args.index(name) + 1]
 
 
-# -- the DAG as shipped ------------------------------------------------------------------------
+# -- the DAG as shipped, and broken configs ------------------------------------------------------
+
+BAD_CONFIGS = {
+    "unknown_key": ({"retires": 3}, "unknown key 'retires'"),
+    "fixed_output": ({"output_root": "/data/imbal-spark/latest"},
+                     "key 'output_root' must be templated on the run"),
+    "no_conn": ({"conn_id": None}, "missing required key 'conn_id'"),
+}
+
 
 @pytest.fixture(scope="module")
-def shipped(airflow_bin, tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow-shipped")
-    return inspect(airflow_bin, airflow_env(home), DAY, OTHER_DAY)
+def inspected(airflow_bin, tmp_path_factory):
+    """The DagBag report for the shipped config ("-") and for each broken config."""
+    home = tmp_path_factory.mktemp("airflow-inspect")
+    paths = {}
+    for name, (change, _) in BAD_CONFIGS.items():
+        cfg = {k: v for k, v in {**SHIPPED, **change}.items() if v is not None}
+        paths[name] = home / f"{name}.yaml"
+        paths[name].write_text(yaml.safe_dump(cfg))
+    result = inspect(airflow_bin, airflow_env(home), dates=(DAY, OTHER_DAY),
+                     configs=["-", *map(str, paths.values())])
+    return {"shipped": result["-"], **{n: (result[str(p)], p) for n, p in paths.items()}}
+
+
+@pytest.fixture(scope="module")
+def shipped(inspected):
+    return inspected["shipped"]
 
 
 def test_dag_imports_without_errors_and_has_the_three_tasks_in_order(shipped):
@@ -143,17 +166,10 @@ def test_templates_render_to_per_run_paths(shipped):
     assert not any(b.startswith(a + "/") for a in paths for b in paths if a != b)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"retires": 3}, "unknown key 'retires'"),
-    ({"output_root": "/data/imbal-spark/latest"}, "key 'output_root' must be templated on the run"),
-    ({"conn_id": None}, "missing required key 'conn_id'"),
-])
-def test_bad_dag_config_is_an_import_error_naming_the_key(airflow_bin, tmp_path, change, message):
-    cfg = {**SHIPPED, **change}
-    cfg = {k: v for k, v in cfg.items() if v is not None}
-    path = tmp_path / "airflow.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    result = inspect(airflow_bin, airflow_env(tmp_path / "home", path))
+@pytest.mark.parametrize("name", sorted(BAD_CONFIGS))
+def test_bad_dag_config_is_an_import_error_naming_the_key(inspected, name):
+    result, path = inspected[name]
+    message = BAD_CONFIGS[name][1]
     assert result["dags"] == {}
     (err,) = result["import_errors"].values()
     assert message in err and str(path) in err, err

@@ -1,15 +1,18 @@
 """Run inside the Airflow virtual environment by tests/test_airflow.py; prints one JSON object.
 
-    .venv-airflow/bin/python tests/airflow_checks/inspect_dag.py DAGS_FOLDER [DS ...]
+    .venv-airflow/bin/python tests/airflow_checks/inspect_dag.py DAGS_FOLDER --dates DS... --configs CFG...
 
-Loads the DAG folder the way the scheduler does (DagBag), and reports import errors, every
-DAG's tasks with their SparkSubmitOperator settings and dependencies, and each task's templated
-fields rendered for each logical date DS given (YYYY-MM-DD) with the DAG's own Jinja
-environment (StrictUndefined included).
+For each DAG config file CFG (``-``: none set, the DAG's default), loads the DAG folder the way
+the scheduler does (DagBag) with IMBAL_SPARK_AIRFLOW_CONFIG=CFG, and reports import errors,
+every DAG's tasks with their SparkSubmitOperator settings and dependencies, and each task's
+templated fields rendered for each logical date DS (YYYY-MM-DD) with the DAG's own Jinja
+environment (StrictUndefined included). One process for all configs: importing Airflow is the
+slow part. Prints {CFG: result} as one JSON line.
 """
 
+import argparse
 import json
-import sys
+import os
 
 import pendulum
 from airflow.dag_processing.dagbag import DagBag
@@ -24,8 +27,7 @@ def context_for(ds: str) -> dict:
             "data_interval_end": logical.add(days=1), "run_id": f"scheduled__{logical.isoformat()}"}
 
 
-def main() -> None:
-    folder, dates = sys.argv[1], sys.argv[2:]
+def inspect(folder: str, dates: list[str]) -> dict:
     bag = DagBag(dag_folder=folder)  # examples are off through AIRFLOW__CORE__LOAD_EXAMPLES
     out = {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": {}}
     for dag_id, dag in bag.dags.items():
@@ -61,7 +63,23 @@ def main() -> None:
             "template_undefined": dag.template_undefined.__name__,
             "tasks": tasks,
         }
-    print(json.dumps(out, default=str))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("folder")
+    p.add_argument("--dates", nargs="*", default=[])
+    p.add_argument("--configs", nargs="+", default=["-"])
+    a = p.parse_args()
+    results = {}
+    for cfg in a.configs:
+        if cfg == "-":
+            os.environ.pop("IMBAL_SPARK_AIRFLOW_CONFIG", None)
+        else:
+            os.environ["IMBAL_SPARK_AIRFLOW_CONFIG"] = cfg
+        results[cfg] = inspect(a.folder, a.dates)
+    print(json.dumps(results, default=str))
 
 
 if __name__ == "__main__":
