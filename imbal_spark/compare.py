@@ -141,6 +141,19 @@ class _Context:
         self.numeric, self.categorical, self.keep_cols, self.t = numeric, categorical, keep_cols, timings
 
 
+#: Rows per partition for training. Iterative learners (LR: one pass per iteration, hundreds
+#: of iterations) pay a task per partition per pass, so a 200-partition shuffle output of a
+#: small data set would cost far more in scheduling than in computing.
+TRAIN_PARTITION_ROWS = 500_000
+
+
+def right_size(spark, df: DataFrame, rows: int) -> DataFrame:
+    """``df`` coalesced (no shuffle) to ``max(cores, rows / TRAIN_PARTITION_ROWS)`` partitions."""
+    want = max(spark.sparkContext.defaultParallelism, -(-rows // TRAIN_PARTITION_ROWS))
+    have = df.rdd.getNumPartitions()
+    return df.coalesce(want) if have > want else df
+
+
 def train_strategy(ctx: _Context, strategy: Strategy, train: DataFrame, counts: dict, tag: str = ""):
     """Resample / weight ``train`` as ``strategy`` says and fit the model.
 
@@ -158,6 +171,7 @@ def train_strategy(ctx: _Context, strategy: Strategy, train: DataFrame, counts: 
             counts, _ = class_counts(data, label)  # one aggregation; also materialises the cache
             info["sampler"] = getattr(sampler, "summary_", None)
     info["train_counts"] = dict(counts)
+    data = right_size(ctx.spark, data, sum(counts.values()))
     weight_col = None
     if strategy.weighted:
         data, weights = add_class_weights(data, label, cfg["class_weight"] or "balanced", cfg["weight_col"], counts)
@@ -242,7 +256,9 @@ class _Prepared:
         if missing:
             raise MissingColumnError(missing[0], self.test.columns, "feature column (in the test data)")
         keep = [label, *numeric, *categorical]
-        keep += [c for c in (cfg["id_cols"] or []) + exclude if c in self.train.columns and c not in keep]
+        for c in (cfg["id_cols"] or []) + exclude:
+            if c in self.train.columns and c not in keep:
+                keep.append(c)
         self.ctx = _Context(spark, cfg, classes, self.pos_label, numeric, categorical, keep, t)
         self.tune = self.binary and (cfg["validation_size"] or 0) > 0
         self.val_info = None

@@ -181,7 +181,7 @@ def make_plots(report: dict) -> dict:
     classes = report["classes"]
     groups = ["original"] + strategies
     counts = [report["data"]["train_counts"]] + [report["strategies"][s]["train_counts"] for s in strategies]
-    fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(groups) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(10, 3.6))
     w = 0.8 / len(classes)
     for j, c in enumerate(classes):
         xs = [i + (j - (len(classes) - 1) / 2) * w for i in range(len(groups))]
@@ -191,7 +191,7 @@ def make_plots(report: dict) -> dict:
     all_counts = [v for cnt in counts for v in cnt.values() if v]
     if all_counts and max(all_counts) / min(all_counts) > 50:
         ax.set_yscale("log")
-    ax.set_xticks(range(len(groups)), groups, rotation=15 if len(groups) > 4 else 0, fontsize=8)
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
     ax.set_ylabel("training rows")
     ax.set_title(PLOTS["distribution"], fontsize=10)
     ax.legend(fontsize=8)
@@ -213,7 +213,9 @@ def make_plots(report: dict) -> dict:
         fig, ax = plt.subplots(figsize=(5.6, 4.8))
         for i, s in enumerate(strategies):
             b = report["strategies"][s]["metrics"]["binary"]
-            ax.step(b["pr_curve"]["recall"], b["pr_curve"]["precision"], where="post", color=colors[i % 10],
+            rec, prec = b["pr_curve"]["recall"], b["pr_curve"]["precision"]
+            # plotting only: extend to recall 0 at the first precision, as scikit-learn's display does
+            ax.step([0.0] + rec, prec[:1] + prec, where="pre", color=colors[i % 10],
                     lw=1.6, label=f"{s} (AP {_f(b['average_precision'])})")
         first = report["strategies"][strategies[0]]["metrics"]["binary"]
         prevalence = first["positives"] / (first["positives"] + first["negatives"])
@@ -225,7 +227,7 @@ def make_plots(report: dict) -> dict:
         ax.legend(fontsize=8, loc="lower left")
         out["pr"] = png(fig)
 
-    fig, ax = plt.subplots(figsize=(max(6.5, 1.4 * len(strategies) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(10, 3.6))
     names = [("precision", "precision"), ("recall", "recall"), ("f1", "F1")]
     w = 0.26
     for j, (k, lab) in enumerate(names):
@@ -233,11 +235,11 @@ def make_plots(report: dict) -> dict:
         ys = [r[k] for r in report["summary"]]
         bars = ax.bar(xs, ys, w, label=lab, color=colors[j])
         ax.bar_label(bars, labels=[f"{y:.2f}" for y in ys], fontsize=7, padding=1)
-    ax.set_xticks(range(len(strategies)), strategies, rotation=15 if len(strategies) > 4 else 0, fontsize=8)
-    ax.set_ylim(0, 1.12)
+    ax.set_xticks(range(len(strategies)), strategies, fontsize=8)
+    ax.set_ylim(0, 1.25)  # headroom so that the legend never covers a bar label
     minority = report["summary"][0]["minority_class"] if report["summary"] else ""
     ax.set_title(f"{PLOTS['minority']}: class {minority}", fontsize=10)
-    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    ax.legend(fontsize=8, ncol=3, loc="upper center")
     out["minority"] = png(fig)
     return out
 
@@ -252,6 +254,7 @@ table{border-collapse:collapse;margin:8px 0 12px;font-size:13px} th,td{padding:4
 th{background:#f7fafc;text-align:right;font-weight:600} td{text-align:right;font-variant-numeric:tabular-nums}
 td.l,th.l{text-align:left} tr.sep td{border-top:2px solid #cbd5e0} .best{font-weight:700;color:#22543d;background:#f0fff4}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:14px} .grid img{width:100%;border:1px solid #e2e8f0;border-radius:4px}
+.grid .wide{grid-column:span 2} td.nw{white-space:nowrap}
 .card{border:1px solid #e2e8f0;border-radius:6px;padding:10px 16px;margin:14px 0;background:#fff}
 .row{display:flex;gap:28px;flex-wrap:wrap;align-items:flex-start} .note{color:#555;font-size:12.5px}
 .warn{color:#744210;background:#fffbea;padding:4px 8px;border-radius:4px;font-size:12.5px}
@@ -304,7 +307,7 @@ def html_report(report: dict, images: dict | None = None) -> str:
                  + " / ".join(map(_e, report["classes"])) + "</span></th>"
                  + "".join(f"<th>{_e(h)}</th>" for _, h in cols) + "</tr>")
     for r in summ:
-        cells = [f"<td class='l'><code>{_e(r['strategy'])}</code></td><td>{_counts(r['train_counts'])}</td>"]
+        cells = [f"<td class='l'><code>{_e(r['strategy'])}</code></td><td class='nw'>{_counts(r['train_counts'])}</td>"]
         for k, _ in cols:
             v = r.get(k)
             cls = " class='best'" if k in best and v == best[k] and len(summ) > 1 else ""
@@ -315,9 +318,11 @@ def html_report(report: dict, images: dict | None = None) -> str:
                  f"in bold. Test set: {report['data']['test_rows']:,} rows, identical for every strategy.</p>")
     if images:
         parts.append("<h2>Plots</h2><div class='grid'>")
-        for name, data in images.items():
-            b64 = base64.b64encode(data).decode()
-            parts.append(f"<figure style='margin:0'><img alt='{_e(PLOTS.get(name, name))}' "
+        order = [n for n in ("roc", "pr", "minority", "distribution") if n in images]
+        for name in order + [n for n in images if n not in order]:
+            b64 = base64.b64encode(images[name]).decode()
+            wide = " class='wide'" if name in ("minority", "distribution") or len(images) < 3 else ""
+            parts.append(f"<figure style='margin:0'{wide}><img alt='{_e(PLOTS.get(name, name))}' "
                          f"src='data:image/png;base64,{b64}'></figure>")
         parts.append("</div>")
     parts.append("<h2>Per strategy</h2>")
