@@ -237,10 +237,11 @@ def binary_curve(df: DataFrame, label_col: str, score_col: str, pos_label,
             splits = [-math.inf] + sorted(set(qs) - {-math.inf, math.inf}) + [math.inf]
             gb = Bucketizer(splits=splits, inputCol="s", outputCol="_b").transform(g)
             gb = gb.withColumn("bucket", F.col("_b").cast("int")).drop("_b")
+            bt = {r[0]: (int(r[1]), int(r[2])) for r in
+                  gb.groupBy("bucket").agg(F.sum("pos"), F.sum("neg")).collect()}  # one row per bucket
         else:
             gb = g.withColumn("bucket", F.lit(0))
-        bt = {r[0]: (int(r[1]), int(r[2])) for r in
-              gb.groupBy("bucket").agg(F.sum("pos"), F.sum("neg")).collect()}  # one row per bucket
+            bt = {0: (P, N)}
         offsets, tp_acc, fp_acc = {}, 0, 0
         for b in sorted(bt, reverse=True):
             offsets[b] = (tp_acc, fp_acc)

@@ -131,9 +131,12 @@ def feature_stages(numeric, categorical, scale: bool):
     if categorical:
         idx = [f"_{c}_idx" for c in categorical]
         ohe = [f"_{c}_ohe" for c in categorical]
-        # 'keep': a category unseen in training gets its own slot instead of failing at predict time
-        stages.append(StringIndexer(inputCols=categorical, outputCols=idx, handleInvalid="keep"))
-        stages.append(OneHotEncoder(inputCols=idx, outputCols=ohe, handleInvalid="keep"))
+        # scikit-learn's OneHotEncoder(handle_unknown='ignore'): one slot per training category;
+        # an unseen category (or null) is indexed as "__unknown", the last value, which dropLast
+        # removes, so it encodes as all zeros instead of failing at predict time
+        stages.append(StringIndexer(inputCols=categorical, outputCols=idx, handleInvalid="keep",
+                                    stringOrderType="alphabetAsc"))
+        stages.append(OneHotEncoder(inputCols=idx, outputCols=ohe, dropLast=True))
         inputs += ohe
     raw = "_features_raw" if scale else FEATURES
     stages.append(VectorAssembler(inputCols=inputs, outputCol=raw, handleInvalid="error"))

@@ -60,7 +60,6 @@ def test_multinomial_lr_equals_sklearn(spark):
     ("logistic_regression", {"C": 1.0, "tol": 1e-12}),
     ("naive_bayes", {}),
     ("decision_tree", {"maxDepth": 3}),
-    ("linear_svc", {"regParam": 0.01, "tol": 1e-12, "maxIter": 500}),
 ])
 def test_integer_weights_equal_duplicated_rows(spark, model, params):
     # weight 3 on class 1 must train the same model as three copies of every class-1 row
@@ -78,7 +77,7 @@ def test_integer_weights_equal_duplicated_rows(spark, model, params):
     assert np.allclose(sw, sd, atol=1e-5)
 
 
-def test_tree_ensembles_take_weights_and_categorical_features(spark):
+def test_other_classifiers_take_weights_and_categorical_features(spark):
     pdf = _data(n=160, seed=3)
     pdf["color"] = np.where(pdf.f0 > 0, "red", "blue")
     df = spark.createDataFrame(pdf)
@@ -86,14 +85,20 @@ def test_tree_ensembles_take_weights_and_categorical_features(spark):
     assert num == F and cat == ["color"]
     counts = pdf.label.value_counts().to_dict()
     wdf, w = add_class_weights(df, "label", "balanced", "weight", counts)
-    for model in ("random_forest", "gbt"):
-        m = training.fit(wdf, "label", [0, 1], model, {"maxDepth": 2, "seed": 1} if model == "gbt" else
-                         {"numTrees": 5, "maxDepth": 2}, numeric=num, categorical=cat, scale=True,
+    params = {"random_forest": {"numTrees": 5, "maxDepth": 2}, "gbt": {"maxDepth": 2, "maxIter": 5},
+              "linear_svc": {"maxIter": 20}}
+    for model, ps in params.items():
+        m = training.fit(wdf, "label", [0, 1], model, ps, numeric=num, categorical=cat, scale=True,
                          weight_col="weight", weight_sum=weight_sum(w, counts))
         assert m.pipeline.stages[-1].getWeightCol() == "weight"
-        assert m.pipeline.stages[-1].numFeatures == 4 + 1  # two colours one-hot, last dropped
+        assert m.pipeline.stages[-1].numFeatures == 4 + 2  # one slot per colour seen in training
         p = m.predict(df).select("prediction_label", "score").collect()
-        assert {r[0] for r in p} <= {0, 1} and all(0 <= r[1] <= 1 for r in p)
+        assert {r[0] for r in p} <= {0, 1}
+        if model != "linear_svc":  # LinearSVC has no probabilities: its score is the margin
+            assert all(0 <= r[1] <= 1 for r in p)
+    # a colour never seen in training encodes as zeros instead of failing
+    green = spark.createDataFrame(pdf.head(3).assign(color="green"))
+    assert m.predict(green).count() == 3
 
 
 def test_bad_models_and_params(spark):
