@@ -54,10 +54,12 @@ def parts_for(n_new: int, width: int) -> int:
 
 
 def generate_part(X: np.ndarray, n_new: int, k: int, rs: np.random.RandomState, part: int,
-                  parts: int) -> np.ndarray:
+                  parts: int, parity: bool = True) -> np.ndarray:
     """Rows ``[part*c, (part+1)*c)`` (``c = ceil(n_new/parts)``) of the group's new rows: the
-    whole draw is replayed, so the parts concatenated equal the single-task output."""
-    nn = _kernel.neighbours(X, k)
+    whole draw is replayed, so the parts concatenated equal the single-task output. ``parity``
+    uses imbalanced-learn's own neighbour search (a class in one group); groups of a split class
+    may use the faster exact search."""
+    nn = _kernel.neighbours(X, k) if parity else _kernel.group_neighbours(X, k)
     d = _kernel.draw(nn, n_new, rs)
     c = math.ceil(n_new / parts)
     sl = slice(part * c, min((part + 1) * c, n_new))
@@ -267,7 +269,7 @@ def _make_kernel(plans, parts, xcols, order, k, seed):
         pdf = canonical_order(pdf, xcols, order)
         X = pdf[xcols].to_numpy(dtype=np.float64)
         rs = _kernel.group_random_state(seed, plan["key"], None if plan["single"] else g)
-        X_new = generate_part(X, n_new, k, rs, p, parts[(ci, g)])
+        X_new = generate_part(X, n_new, k, rs, p, parts[(ci, g)], parity=plan["single"])
         out = pd.DataFrame(X_new, columns=xcols)
         out.insert(0, "_c", np.int32(ci))
         return out
