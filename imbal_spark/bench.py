@@ -759,6 +759,96 @@ def render_markdown(results: dict) -> str:
 
 
 
+# -- profiling: Spark stage timings from an event log --------------------------------------------
+
+def _event_lines(path: str):
+    """Lines of an event log: one file, or a rolling log directory (``eventlog_v2_*``)."""
+    if os.path.isdir(path):
+        def part(name):
+            m = re.match(r"events_(\d+)_", name)
+            return int(m.group(1)) if m else -1
+        files = sorted((f for f in os.listdir(path) if f.startswith("events_")), key=part)
+        files = [os.path.join(path, f) for f in files]
+    else:
+        files = [path]
+    for fp in files:
+        with open(fp) as f:
+            yield from f
+
+
+def stage_report(event_log: str) -> dict:
+    """Stage timings and task metrics from a Spark event log (``spark.eventLog.enabled=true``,
+    uncompressed), with the job description each stage ran under (imbal-spark names its steps
+    with ``setJobDescription``). Python time is not in Spark's task metrics: a stage's
+    ``task_s - jvm_cpu_s`` is mostly time in (or waiting on) Python workers and I/O."""
+    jobs, stage_job, stages = {}, {}, {}
+    agg = defaultdict(lambda: defaultdict(float))
+    app = {}
+    for line in _event_lines(event_log):
+        e = json.loads(line)
+        ev = e.get("Event")
+        if ev == "SparkListenerApplicationStart":
+            app["start"] = e["Timestamp"]
+        elif ev == "SparkListenerApplicationEnd":
+            app["end"] = e["Timestamp"]
+        elif ev == "SparkListenerJobStart":
+            desc = (e.get("Properties") or {}).get("spark.job.description") or ""
+            jobs[e["Job ID"]] = {"job": e["Job ID"], "description": desc, "start": e["Submission Time"]}
+            for sid in e.get("Stage IDs", []):
+                stage_job[sid] = e["Job ID"]
+        elif ev == "SparkListenerJobEnd" and e["Job ID"] in jobs:
+            jobs[e["Job ID"]]["end"] = e["Completion Time"]
+        elif ev == "SparkListenerStageCompleted":
+            si = e["Stage Info"]
+            stages[(si["Stage ID"], si["Stage Attempt ID"])] = {
+                "stage": si["Stage ID"], "name": si["Stage Name"], "tasks": si["Number of Tasks"],
+                "start": si.get("Submission Time"), "end": si.get("Completion Time")}
+        elif ev == "SparkListenerTaskEnd":
+            m = e.get("Task Metrics") or {}
+            a = agg[(e["Stage ID"], e["Stage Attempt ID"])]
+            a["task_s"] += m.get("Executor Run Time", 0) / 1e3
+            a["jvm_cpu_s"] += m.get("Executor CPU Time", 0) / 1e9
+            a["gc_s"] += m.get("JVM GC Time", 0) / 1e3
+            a["input_mb"] += (m.get("Input Metrics") or {}).get("Bytes Read", 0) / MB
+            a["output_mb"] += (m.get("Output Metrics") or {}).get("Bytes Written", 0) / MB
+            a["output_rows"] += (m.get("Output Metrics") or {}).get("Records Written", 0)
+            sr = m.get("Shuffle Read Metrics") or {}
+            a["shuffle_read_mb"] += (sr.get("Remote Bytes Read", 0) + sr.get("Local Bytes Read", 0)) / MB
+            a["shuffle_write_mb"] += (m.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0) / MB
+            a["spill_mb"] += m.get("Disk Bytes Spilled", 0) / MB
+            a["max_task_s"] = max(a["max_task_s"], m.get("Executor Run Time", 0) / 1e3)
+    out_stages = []
+    for key, st in sorted(stages.items(), key=lambda kv: kv[1]["start"] or 0):
+        j = jobs.get(stage_job.get(st["stage"]), {})
+        st = {**st, "job": j.get("job"), "description": j.get("description", ""),
+              "wall_s": round(((st["end"] or 0) - (st["start"] or 0)) / 1e3, 3),
+              **{k: round(v, 3) for k, v in agg[key].items()}}
+        out_stages.append(st)
+    t0 = app.get("start") or min((j["start"] for j in jobs.values()), default=0)
+    for st in out_stages:
+        st["at_s"] = round(((st.pop("start") or t0) - t0) / 1e3, 2)
+        st.pop("end", None)
+    jl = [{**j, "at_s": round((j["start"] - t0) / 1e3, 2),
+           "wall_s": round((j.get("end", j["start"]) - j["start"]) / 1e3, 3)} for j in jobs.values()]
+    for j in jl:
+        j.pop("start", None)
+        j.pop("end", None)
+    return {"app_s": round(((app.get("end") or 0) - (app.get("start") or 0)) / 1e3, 2) if app.get("end") else None,
+            "jobs": jl, "stages": out_stages}
+
+
+def format_stage_report(rep: dict) -> str:
+    lines = [f"application {rep.get('app_s')} s (from SparkContext start to stop)",
+             "| at s | stage | tasks | wall s | task s | JVM CPU s | max task s | in MB | shuffle w/r MB "
+             "| out MB | job description: stage name |", "|" + "---:|" * 10 + "---|"]
+    for s in rep["stages"]:
+        lines.append(f"| {s['at_s']} | {s['stage']} | {s['tasks']} | {s['wall_s']:.2f} | {s.get('task_s', 0):.1f} "
+                     f"| {s.get('jvm_cpu_s', 0):.1f} | {s.get('max_task_s', 0):.1f} | {s.get('input_mb', 0):.0f} "
+                     f"| {s.get('shuffle_write_mb', 0):.0f}/{s.get('shuffle_read_mb', 0):.0f} "
+                     f"| {s.get('output_mb', 0):.0f} | {s['description'] or '-'}: {s['name'][:60]} |")
+    return "\n".join(lines)
+
+
 # -- the whole benchmark ---------------------------------------------------------------------------
 
 DEFINITIONS = {
@@ -1058,8 +1148,14 @@ def _rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-if __name__ == "__main__":  # `python -m imbal_spark.bench baseline ...`: the imbalanced-learn run
+if __name__ == "__main__":
+    # `python -m imbal_spark.bench baseline ...`: the imbalanced-learn run;
+    # `python -m imbal_spark.bench stages EVENT_LOG`: stage timings of a profiled Spark run
     if len(sys.argv) > 1 and sys.argv[1] == "baseline":
         sys.exit(baseline_main(sys.argv[2:]))
-    print("usage: python -m imbal_spark.bench baseline --input DIR --output DIR [...]", file=sys.stderr)
+    if len(sys.argv) == 3 and sys.argv[1] == "stages":
+        print(format_stage_report(stage_report(sys.argv[2])))
+        sys.exit(0)
+    print("usage: python -m imbal_spark.bench baseline --input DIR --output DIR [...]\n"
+          "       python -m imbal_spark.bench stages EVENT_LOG", file=sys.stderr)
     sys.exit(2)
