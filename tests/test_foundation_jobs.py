@@ -34,13 +34,26 @@ def test_generate_then_distribution_with_spark_submit(generated, tmp_path, job, 
     assert by.count() == 6 and by.groupBy().sum("count").first()[0] == 30_000
 
 
-def test_pipeline_on_example_data_with_python(tmp_path, job):
+def test_pipeline_on_example_data_with_python(tmp_path, job, spark):
     out = tmp_path / "p"
-    r = job("pipeline.py", "--output", out, "--rows", 20_000)
+    r = job("pipeline.py", "--output", out, "--rows", 20_000, "--strategies", "none,smote",
+            "--validation-size", 0, "--model-params", '{"maxIter": 50}')
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads((out / "distribution.json").read_text())
     assert rep["total_rows"] == 20_000
     assert [(c["label"], c["count"]) for c in rep["classes"]] == [(0, 18_000), (1, 2_000)]
+    # resampling step: the training split (70%: 12,600 / 1,400) balanced by SMOTE
+    res = spark.read.parquet(str(out / "resampled"))
+    counts = {(row["label"], row["is_synthetic"]): row["count"]
+              for row in res.groupBy("label", "is_synthetic").count().collect()}
+    assert counts == {(0, False): 12_600, (1, False): 1_400, (1, True): 11_200}
+    summary = json.loads((out / "resample_summary.json").read_text())
+    assert summary["method"] == "smote"
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["strategies"]) == ["none", "smote"]
+    for f in ("report.md", "report.html"):
+        assert "smote" in (out / f).read_text()
+    assert "smote" in r.stdout and "ROC AUC" in r.stdout
 
 
 def _bad(r, *fragments):
