@@ -218,7 +218,8 @@ def test_dag_runs_end_to_end_and_a_rerun_replaces_only_its_own_output(airflow_bi
                        "spark.pyspark.driver.python": sys.executable,
                        "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
                        "spark.driver.memory": "1g"},
-        "task_args": {"compare": ["--strategies", "none,class_weight,smote"]},
+        # Two strategies and no threshold tuning keep the comparison short; the DAG is the same.
+        "task_args": {"compare": ["--strategies", "none,class_weight", "--validation-size", "0"]},
     })
     cfg_path = tmp_path / "airflow.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
@@ -229,7 +230,7 @@ def test_dag_runs_end_to_end_and_a_rerun_replaces_only_its_own_output(airflow_bi
     for cmd, timeout in [([af, "db", "migrate"], 300), ([af, "dags", "reserialize"], 180)]:
         r = run(cmd, env, timeout)
         assert r.returncode == 0, f"{shlex.join(cmd)}\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
-    r = run([af, "dags", "test", DAG_ID, DAY], env, timeout=600)
+    r = run([af, "dags", "test", DAG_ID, DAY], env, timeout=900)
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-6000:]
 
@@ -246,13 +247,26 @@ def test_dag_runs_end_to_end_and_a_rerun_replaces_only_its_own_output(airflow_bi
     assert dict(Counter(data.column("label").to_pylist())) == dict(Counter(y_res.tolist()))
     assert set(data.column_names) >= {"f0", "f5", "label"}
     summary = json.loads((day / "resample" / "summary.json").read_text())
-    assert summary
+    assert summary["method"] == "smote"
+    assert {int(k): v for k, v in summary["counts_before"].items()} == dict(counts)
+    assert {int(k): v for k, v in summary["counts_after"].items()} == dict(Counter(y_res.tolist()))
 
-    # compare: one entry per requested strategy, each with its metrics.
+    # compare: both strategies trained on the same stratified split (scikit-learn's counts),
+    # with scikit-learn's 'balanced' class weights, and measured on the same test rows.
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y_train, y_test = train_test_split(y, test_size=job_cfg["test_size"], stratify=y, random_state=0)
     report = json.loads((day / "compare" / "report.json").read_text())
-    text = json.dumps(report)
-    for strategy in ("none", "class_weight", "smote"):
-        assert f'"{strategy}"' in text, strategy
+    assert set(report["strategies"]) == {"none", "class_weight"}
+    none, weighted = report["strategies"]["none"], report["strategies"]["class_weight"]
+    for entry in (none, weighted):
+        assert {int(k): v for k, v in entry["train_counts"].items()} == dict(Counter(y_train.tolist()))
+        assert entry["metrics"]["n"] == len(y_test)
+        assert 0.5 <= entry["metrics"]["accuracy"] <= 1.0
+    expected_w = compute_class_weight("balanced", classes=np.array([0, 1]), y=y_train)
+    assert [weighted["class_weights"][k] for k in ("0", "1")] == pytest.approx(expected_w.tolist())
+    assert (day / "compare" / "report.html").stat().st_size > 0
 
     # A rerun of a task (what a retry does) atomically replaces that task's output of this run
     # and nothing else: not the run's other outputs, not another run's.
