@@ -99,8 +99,9 @@ def _in_class(label_col, label):
 
 
 def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict) -> dict:
-    """For each class ``c``: ``(K_c, less_c)`` such that the ``ranks[c]``-th smallest key of class
-    ``c`` (1-based) is ``K_c`` and ``less_c`` rows of class ``c`` have a key ``< K_c``.
+    """For each class ``c``: ``(K_c, less_c, at_c)`` such that the ``ranks[c]``-th smallest key of
+    class ``c`` (1-based) is ``K_c``, ``less_c`` rows of class ``c`` have a key ``< K_c`` and
+    ``at_c`` rows have the key ``K_c``.
 
     Radix search on the signed 64-bit key: digits of 12 bits from the top; a class whose
     current range is small enough is finished with one exact ``groupBy(label, key)``.
@@ -127,7 +128,7 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict) ->
                 seen = 0
                 for key, cnt in sorted(by_class.get(c, [])):
                     if seen + cnt >= rank:
-                        result[c] = (key, below + seen)
+                        result[c] = (key, below + seen, cnt)
                         break
                     seen += cnt
                 else:  # pragma: no cover - counts changed between passes (non-deterministic input)
@@ -186,13 +187,20 @@ def split_by_counts(df: DataFrame, label_col: str, test_counts: dict, seed: int,
     # held out: key < K_c, plus (rank - less) of the rows whose key equals K_c
     less = None
     tie_conds, tie_need = [], {}
-    for c, (k, n_less) in cut.items():
-        cond = _in_class(label_col, c) & (F.col(KEY) < F.lit(k))
+    for c, (k, n_less, n_at) in cut.items():
+        if ranks[c] - n_less == n_at:  # the usual case: one row at the cut-off key, all of it held out
+            cond = _in_class(label_col, c) & (F.col(KEY) <= F.lit(k))
+        else:
+            cond = _in_class(label_col, c) & (F.col(KEY) < F.lit(k))
+            tie_conds.append(_in_class(label_col, c) & (F.col(KEY) == F.lit(k)))
+            tie_need[c] = ranks[c] - n_less
         less = cond if less is None else less | cond
-        tie_conds.append(_in_class(label_col, c) & (F.col(KEY) == F.lit(k)))
-        tie_need[c] = ranks[c] - n_less
     if less is None:
         return df, df.limit(0)
+    if not tie_conds:  # a narrow filter on each side, no shuffle
+        held = keyed.where(less).drop(KEY)
+        rest = keyed.where(~less | F.col(label_col).isNull()).drop(KEY)
+        return rest, held
     ties = _or(tie_conds)
     # rows that are not at a cut-off key: a narrow filter, no shuffle
     plain = keyed.where(~ties | F.col(label_col).isNull())
