@@ -166,6 +166,20 @@ def _status_kb(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            s = f.read()
+        fields = s[s.rindex(b")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _pss_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
@@ -188,6 +202,7 @@ class TreeSampler:
         self.role_max_procs = defaultdict(int)
         self.tree_peak_kb = 0
         self.samples = 0
+        self.proc_cpu: dict[int, float] = {}
 
     def sample(self) -> int:
         """One poll; returns the tree's current resident memory in bytes (for a memory cap)."""
@@ -216,6 +231,7 @@ class TreeSampler:
                 self.proc_role[pid] = role
             role = self.proc_role[pid]
             self.proc_peak_kb[pid] = max(self.proc_peak_kb.get(pid, 0), hwm, rss)
+            self.proc_cpu[pid] = max(self.proc_cpu.get(pid, 0.0), _cpu_s(pid))
             mem = rss
             if role.startswith("python"):
                 pss = _pss_kb(pid)
@@ -236,10 +252,11 @@ class TreeSampler:
             peaks = [kb for pid, kb in self.proc_peak_kb.items() if self.proc_role.get(pid) == role]
             if not peaks:
                 continue
+            cpu = sum(v for pid, v in self.proc_cpu.items() if self.proc_role.get(pid) == role)
             mem[role] = {"peak_rss_mb": round(max(peaks) / 1024, 1),
-                         "peak_sum_mb": round(self.role_sum_peak_kb[role] / 1024, 1),
+                         "peak_sum_mb": round(self.role_sum_peak_kb[role] / 1024, 1), "cpu_s": round(cpu, 1),
                          "processes": len(peaks), "max_concurrent": self.role_max_procs[role]}
-        return {"memory": mem,
+        return {"memory": mem, "cpu_s_sampled": round(sum(self.proc_cpu.values()), 1),
                 "peak_process_rss_mb": round(max(self.proc_peak_kb.values(), default=0) / 1024, 1),
                 "peak_tree_mb": round(self.tree_peak_kb / 1024, 1), "memory_samples": self.samples}
 
@@ -298,11 +315,14 @@ def run_measured(cmd: list[str], *, log_path: str, env: dict | None = None, cwd:
     rc = os.waitstatus_to_exitcode(code)
     p.returncode = rc
     _kill_group(p.pid)  # nothing of the run may outlive it (e.g. an orphaned Python worker)
-    cpu = ru.ru_utime + ru.ru_stime
+    rep = sampler.report()
+    # wait4 counts the CPU of every reaped descendant; a worker orphaned at shutdown is only in
+    # the sampled per-process figures (read up to the last poll): the larger of the two is used
+    cpu = max(ru.ru_utime + ru.ru_stime, rep.pop("cpu_s_sampled"))
     res = {"status": status or ("ok" if rc == 0 else "failed"), "returncode": rc,
            "wall_s": round(wall, 3), "cpu_s": round(cpu, 2),
            "cpu_cores_used": round(cpu / wall, 2) if wall > 0 else None,
-           **sampler.report(), "peak_rss_wait4_mb": round(ru.ru_maxrss / 1024, 1),
+           **rep, "peak_rss_wait4_mb": round(ru.ru_maxrss / 1024, 1),
            "load_before": load, "log": log_path, "command": " ".join(cmd)}
     if res["status"] == "failed":
         res["error"] = last_error(log_path)

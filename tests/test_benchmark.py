@@ -46,6 +46,16 @@ def test_sampler_sees_each_process_of_the_tree(tmp_path):
     assert 1.5 <= r["wall_s"] < 30
 
 
+def test_cpu_seconds_of_every_process(tmp_path):
+    # CPU time, not wall time: the parent burns 0.5 s and its child 1.5 s of CPU
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < {}: pass\n"
+    parent = spin.format(0.5) + f"import subprocess, sys; subprocess.run([sys.executable, '-c', {spin.format(1.5)!r}])"
+    r = bench.run_measured([PY, "-c", parent], log_path=str(tmp_path / "c.log"))
+    assert r["status"] == "ok"
+    assert 2.0 <= r["memory"]["python_driver"]["cpu_s"] < 4.0
+    assert 2.0 <= r["cpu_s"] < 4.0
+
+
 def test_caps_stop_the_whole_tree(tmp_path):
     marker = tmp_path / "child.pid"
     sleeper = f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
