@@ -25,6 +25,7 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -37,7 +38,7 @@ PYSPARK_HOME = Path(spark_submit()).parents[1]
 README = ROOT / "README.md"
 # Bounds, not expectations: alone on 2 cores a submit takes well under a minute; these only
 # stop a hung run (with everything killed) when the machine is shared and slow.
-SUBMIT_TIMEOUT = 150
+SUBMIT_TIMEOUT = 240
 README_MARKER = "<!-- standalone-submit"
 
 
@@ -207,14 +208,17 @@ def install_requires() -> dict[str, str]:
     return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower(): r for r in reqs}
 
 
-def test_zip_holds_every_module_and_only_the_package(package):
+def test_zip_holds_the_wheels_package_and_every_module(package):
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "imbal_spark").rglob("*.py")}
+    with zipfile.ZipFile(package["wheel"]) as w:
+        in_wheel = {n for n in w.namelist() if n.startswith("imbal_spark/")}
     with zipfile.ZipFile(package["zip"]) as z:
         names = set(z.namelist())
-        # byte-identical to the sources: the zip is cut from the freshly built wheel
-        for m in modules:
-            assert z.read(m) == (ROOT / m).read_bytes(), f"{m} in the zip differs from the source"
-    assert names == modules
+        # byte-identical to the sources (modules and package data alike)
+        for n in names:
+            assert z.read(n) == (ROOT / n).read_bytes(), f"{n} in the zip differs from the source"
+    assert names == in_wheel
+    assert modules <= names, sorted(modules - names)
 
 
 def test_wheel_requires_what_setup_cfg_says(package):
@@ -262,73 +266,100 @@ def test_package_is_cached_and_reproducible(package):
 
 # -- the standalone cluster --------------------------------------------------------------------
 
+def write_events(path: Path, rows: int = 2000, seed: int = 3):
+    """A small imbalanced labelled data set as Parquet (the /shared/data/events of the README)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=rows, n_features=8, n_informative=3, n_redundant=2,
+                               weights=[0.9, 0.1], flip_y=0, random_state=seed)
+    path.mkdir(parents=True)
+    cols = {"id": pa.array(np.arange(rows, dtype=np.int64))}
+    cols.update({f"f{j}": pa.array(X[:, j]) for j in range(X.shape[1])})
+    cols["label"] = pa.array(y.astype(np.int64))
+    pq.write_table(pa.table(cols), path / "part-00000.parquet")
+    return X, y
+
+
+#: Appended to the README's command in the test only: one strategy and no threshold-tuning
+#: split keep the run short on 2 shared cores. The submit line itself is the README's, verbatim.
+SHORTER = ["--strategies", "smote", "--validation-size", "0"]
+
+
 def test_readme_standalone_submit_on_a_real_cluster(package, tmp_path):
+    import pyarrow.parquet as pq
+    from sklearn.model_selection import train_test_split
+
     t_start = time.monotonic()
     shared = tmp_path / "shared"
-    shared.mkdir()
+    X, y = write_events(shared / "data" / "events")
     submit_env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_DRIVER_PYTHON=sys.executable)
     submit_env.pop("PYSPARK_PYTHON", None)  # the command line decides the executors' Python
     with standalone_cluster(tmp_path / "cluster") as (master, ui, info):
-        cmds = readme_standalone_commands(master, shared)
-        assert [Path(c[c.index("--files") + 2]).name for c in cmds] == ["generate.py", "pipeline.py"]
-        for cmd in cmds:
-            assert arg(cmd, "--master") == master
-            assert arg(cmd, "--py-files") == "dist/imbal_spark.zip"
-            assert arg(cmd, "--archives") == "dist/imbal_spark_env.tar.gz#environment"
-            t0 = time.monotonic()
-            r = run_bounded(cmd, timeout=SUBMIT_TIMEOUT, cwd=ROOT, env=submit_env)
-            print(f"{Path(cmd[-1 - cmd[::-1].index('--config') - 1]).name}: {time.monotonic() - t0:.0f}s")
-            assert r.returncode == 0, f"{shlex.join(cmd)}\n{r.stdout[-2000:]}\n{r.stderr[-5000:]}"
+        (cmd,) = readme_standalone_commands(master, shared)
+        assert arg(cmd, "--master") == master
+        assert arg(cmd, "--py-files") == "dist/imbal_spark.zip"
+        assert arg(cmd, "--archives") == "dist/imbal_spark_env.tar.gz#environment"
+        assert arg(cmd, "--files") == "conf/cluster.yaml" and arg(cmd, "--config") == "cluster.yaml"
+        assert Path(cmd[cmd.index("--files") + 2]).name == "pipeline.py"
+        t0 = time.monotonic()
+        r = run_bounded(cmd + SHORTER, timeout=SUBMIT_TIMEOUT, cwd=ROOT, env=submit_env)
+        print(f"pipeline on the cluster: {time.monotonic() - t0:.0f}s")
+        assert r.returncode == 0, f"{shlex.join(cmd)}\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
 
         # Negative control: without --files the name alone is not found (the lookup is real).
-        gen = cmds[0]
-        i = gen.index("--files")
-        no_files = gen[:i] + gen[i + 2:]
-        r = run_bounded(no_files, timeout=60, cwd=ROOT, env=submit_env)
+        i = cmd.index("--files")
+        r = run_bounded(cmd[:i] + cmd[i + 2:], timeout=60, cwd=ROOT, env=submit_env)
         assert r.returncode == 2
         # (spark-submit merges the Python driver's stderr into its stdout)
         assert "error: config file 'cluster.yaml' does not exist" in r.stdout + r.stderr
 
-        state = master_state(ui)
-        apps = state["completedapps"]
+        apps = master_state(ui)["completedapps"]
 
-    # Both applications ran on this cluster, under the jobs' names, and finished.
-    assert sorted(a["name"] for a in apps) == ["imbal-spark generate", "imbal-spark pipeline"]
-    assert all(a["state"] == "FINISHED" for a in apps), apps
-    # The executors unpacked the environment, ran its Python (which compiled pandas and numpy
-    # into the unpacked copy: the archive ships no .pyc) and imported imbal_spark from the zip.
-    app_dirs = sorted(info["work_dir"].glob("app-*/*"))
-    assert len(app_dirs) >= 2, list(info["work_dir"].rglob("*"))[:20]
-    gen_exec = next(d for d in app_dirs if (d / "imbal_spark.zip").exists())
-    site = next((gen_exec / "environment" / "lib").glob("python3.*/site-packages"))
-    assert (gen_exec / "environment" / "bin" / "python").exists()
-    assert list((site / "pandas" / "__pycache__").glob("*.pyc")), "executor never imported pandas"
-    assert not (site / "imbal_spark").exists()
+    # The application ran on this cluster, under the job's name, and finished.
+    assert [a["name"] for a in apps] == ["imbal-spark pipeline"]
+    assert apps[0]["state"] == "FINISHED", apps
+    # The executor unpacked the environment and got the zip; its Python is the environment's
+    # (spark.pyspark.python names it), which has neither pyspark nor imbal_spark: SMOTE's
+    # pandas UDF ran there, so imbal_spark came from the zip and pyspark from Spark.
+    (app_dir,) = info["work_dir"].glob("app-*")
+    execs = [d for d in app_dir.iterdir() if d.is_dir()]
+    assert execs and all((d / "imbal_spark.zip").exists() for d in execs)
+    env_dir = execs[0] / "environment"
+    site = next((env_dir / "lib").glob("python3.*/site-packages"))
+    assert (env_dir / "bin" / "python").exists() and (site / "pandas").is_dir()
+    assert not (site / "imbal_spark").exists() and not (site / "pyspark").exists()
 
     # No process of either daemon (or their executors and Python workers) is left.
     for pgid in info["pgids"]:
         assert group_members(pgid) == [], f"leftover processes in group {pgid}"
 
-    # The data the executors generated: every row, the requested class split.
-    import pyarrow.parquet as pq
-
-    gen_cmd, pipe_cmd = cmds
-    rows = int(arg(gen_cmd, "--rows"))
-    data = pq.read_table(arg(gen_cmd, "--output"))
-    labels = data.column("label").to_pylist()
-    assert data.num_rows == rows
-    assert len(set(data.column("id").to_pylist())) == rows
-    expected = {0: round(rows * 0.9), 1: rows - round(rows * 0.9)}
-    assert {k: labels.count(k) for k in set(labels)} == expected
-
-    # The pipeline's report agrees with the data (pyarrow is the oracle for the counts).
-    out = Path(arg(pipe_cmd, "--output"))
+    out = Path(arg(cmd, "--output"))
+    job_cfg = yaml.safe_load((ROOT / "conf" / "cluster.yaml").read_text())
+    counts = {int(k): int(v) for k, v in zip(*np.unique(y, return_counts=True))}
+    # distribution.json agrees with the data (numpy is the oracle for the counts).
     dist = json.loads((out / "distribution.json").read_text())
-    assert dist["label_col"] == "label"
-    assert dist["total_rows"] == rows
-    assert {int(c["label"]): c["count"] for c in dist["classes"]} == expected
-    assert dist["imbalance_ratio"] == pytest.approx(expected[0] / expected[1])
-    assert not list(out.parent.glob(".pipeline.tmp-*")), "a staging directory was left behind"
+    assert dist["label_col"] == job_cfg["label_col"] == "label"
+    assert dist["total_rows"] == len(y)
+    assert {int(c["label"]): c["count"] for c in dist["classes"]} == counts
+    # The training rows are scikit-learn's stratified split; SMOTE brought the minority up to the
+    # majority; the written Parquet holds exactly those rows.
+    y_train, y_test = train_test_split(y, test_size=job_cfg["test_size"], stratify=y, random_state=0)
+    n_major = int(np.bincount(y_train).max())
+    resampled = pq.read_table(out / "resampled")
+    labels = resampled.column("label").to_numpy()
+    assert {int(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))} == {0: n_major, 1: n_major}
+    assert set(resampled.column_names) >= {f"f{j}" for j in range(X.shape[1])}
+    summary = json.loads((out / "resample_summary.json").read_text())
+    assert {int(k): v for k, v in summary["counts_after"].items()} == {0: n_major, 1: n_major}
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["strategies"]) == ["smote"]
+    smote = report["strategies"]["smote"]
+    assert {int(k): v for k, v in smote["train_counts"].items()} == {0: n_major, 1: n_major}
+    assert smote["metrics"]["n"] == len(y_test)
+    assert smote["metrics"]["per_class"]["1"]["recall"] > 0.5
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".")], "staging left behind"
     print(f"cluster test: {time.monotonic() - t_start:.0f}s")
 
 
