@@ -141,7 +141,8 @@ def test_dag_imports_without_errors_and_has_the_three_tasks_in_order(shipped):
         assert info["files"] == str(ROOT / SHIPPED["job_config"])
         assert info["py_files"] == str(ROOT / SHIPPED["py_files"])
         assert info["archives"] == str(ROOT / SHIPPED["archives"])
-        assert info["conf"] == {k: str(v) for k, v in SHIPPED["spark_conf"].items()}
+        assert info["conf"] == {**{k: str(v) for k, v in SHIPPED["spark_conf"].items()},
+                                "spark.pyspark.driver.python": str(ROOT / SHIPPED["driver_python"])}
         args = info["application_args"]
         assert flag(args, "--config") == Path(SHIPPED["job_config"]).name
         assert flag(args, "--mode") == "overwrite"
@@ -215,9 +216,9 @@ def test_dag_runs_end_to_end_and_a_rerun_replaces_only_its_own_output(airflow_bi
         # zip or packed environment is shipped (tests/test_cluster.py covers those).
         "py_files": "", "archives": "",
         "spark_conf": {"spark.pyspark.python": sys.executable,
-                       "spark.pyspark.driver.python": sys.executable,
                        "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
                        "spark.driver.memory": "1g"},
+        "driver_python": sys.executable,
         # Two strategies and no threshold tuning keep the comparison short; the DAG is the same.
         "task_args": {"compare": ["--strategies", "none,class_weight", "--validation-size", "0"]},
     })

@@ -61,6 +61,7 @@ KEYS = {
     "py_files": "",
     "archives": "",
     "spark_conf": {},
+    "driver_python": "",
     "env_vars": {},
     "task_args": {},
 }
@@ -122,6 +123,11 @@ def build_dag(cfg: dict) -> DAG:
     config_name = Path(job_config.split("#")[-1]).name
     archives = ",".join(_abs(project, a.strip()) for a in str(cfg["archives"]).split(",") if a.strip())
     py_files = ",".join(_abs(project, p.strip()) for p in str(cfg["py_files"]).split(",") if p.strip())
+    spark_conf = {str(k): str(v) for k, v in cfg["spark_conf"].items()}
+    if cfg["driver_python"]:
+        # Client mode: the driver runs next to Airflow, with the project's interpreter (which has
+        # the dependencies), not the executors' ./environment nor Airflow's own.
+        spark_conf["spark.pyspark.driver.python"] = _abs(project, str(cfg["driver_python"]))
     out = str(cfg["output_root"]).rstrip("/")
     inp = str(cfg["input"])
 
@@ -161,7 +167,7 @@ def build_dag(cfg: dict) -> DAG:
                 files=job_config,
                 py_files=py_files or None,
                 archives=archives or None,
-                conf={str(k): str(v) for k, v in cfg["spark_conf"].items()} or None,
+                conf=spark_conf or None,
                 env_vars={str(k): str(v) for k, v in cfg["env_vars"].items()} or None,
             )
             for task, job in TASKS.items()
