@@ -3,7 +3,7 @@
 Nothing but aggregates reaches the driver: the confusion matrix is one
 ``groupBy(label, prediction).count()`` (k x k rows); ROC AUC, average precision, the curves and
 the best decision threshold come from one ``groupBy(score)`` (one row per distinct score) whose
-cumulative sums are taken per score bucket (see ``binary_curve``). Every figure is the one
+cumulative sums are taken per score bucket, in Spark SQL (see ``binary_curve``). Every figure is the one
 scikit-learn / imbalanced-learn give on the same predictions:
 
 =====================  ================================================================
@@ -145,73 +145,25 @@ def scores_from_confusion(labels, matrix, zero_division: float = 0.0) -> dict:
 
 # -- exact ROC AUC / average precision ------------------------------------------------------
 
-_CURVE_SCHEMA = ("kind string, bucket int, s double, tp long, fp long, auc2 long, ap double, f1 double")
-
-
-def _curve_partition(offsets: dict, P: int, N: int, total: int, n_points: int, recall_target):
-    """The per-partition kernel (pandas, no Spark): rows arrive sorted by bucket and score,
-    both descending; running sums start at the bucket's offset (rows of higher buckets)."""
-    import pandas as pd
-
-    def fn(batches):
-        cur, tp0, fp0 = None, 0, 0
-        for pdf in batches:
-            if pdf.empty:
-                continue
-            b = pdf["bucket"].to_numpy()
-            starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
-            ends = np.r_[starts[1:], len(b)]
-            out = []
-            for st, en in zip(starts, ends):
-                bucket = int(b[st])
-                if bucket != cur:
-                    cur = bucket
-                    tp0, fp0 = offsets[bucket]
-                s = pdf["s"].to_numpy()[st:en]
-                pos = pdf["pos"].to_numpy()[st:en].astype(np.int64)
-                neg = pdf["neg"].to_numpy()[st:en].astype(np.int64)
-                tp = tp0 + np.cumsum(pos)
-                fp = fp0 + np.cumsum(neg)
-                prev_tp = np.r_[tp0, tp[:-1]]
-                prev_fp = np.r_[fp0, fp[:-1]]
-                # trapezoids of the ROC curve, doubled and unnormalised: exact integers
-                auc2 = int(np.sum((fp - prev_fp) * (tp + prev_tp), dtype=np.int64))
-                ap = float(np.sum(pos * (tp / (tp + fp)))) if P else 0.0
-                out.append(("sum", bucket, None, None, None, auc2, ap, None))
-                if P:
-                    f1 = 2.0 * tp / (tp + fp + P)
-                    i = int(np.argmax(f1))  # first maximum = highest threshold among ties
-                    out.append(("f1", bucket, float(s[i]), int(tp[i]), int(fp[i]), None, None, float(f1[i])))
-                    if recall_target is not None:
-                        ok = np.flatnonzero(tp / P >= recall_target)
-                        if len(ok):
-                            j = int(ok[0])
-                            out.append(("rec", bucket, float(s[j]), int(tp[j]), int(fp[j]), None, None, None))
-                # plotting points: where the share of rows seen crosses a 1/n_points step
-                rows = tp + fp
-                grid = rows * n_points // total
-                prev_grid = (np.r_[tp0 + fp0, rows[:-1]]) * n_points // total
-                for j in np.flatnonzero(grid != prev_grid):
-                    out.append(("pt", bucket, float(s[j]), int(tp[j]), int(fp[j]), None, None, None))
-                tp0, fp0 = int(tp[-1]), int(fp[-1])
-            if out:
-                yield pd.DataFrame(out, columns=["kind", "bucket", "s", "tp", "fp", "auc2", "ap", "f1"])
-
-    return fn
-
-
 def binary_curve(df: DataFrame, label_col: str, score_col: str, pos_label,
                  recall_target: float | None = None, n_points: int = CURVE_POINTS) -> dict:
     """Exact ROC AUC and average precision of ``score_col`` for ``pos_label``, plus curve points
     (downsampled) and the thresholds that maximise F1 / first reach ``recall_target``.
 
-    Rows with the same score are one step (as scikit-learn's ``_binary_clf_curve``). The
-    distinct scores are cut into buckets at approximate quantiles (a deterministic function
-    of the score), the positive/negative totals of each bucket give every bucket its starting
-    offset, and each bucket's running sums are taken in one pass, sorted inside its partition.
-    No single task ever sees all the scores, and no window without partitioning is used.
+    Rows with the same score are one step (as scikit-learn's ``_binary_clf_curve``): the data
+    is grouped by distinct score, and running sums are taken over the distinct scores in
+    descending order. To keep that scalable the distinct scores are cut into buckets at
+    approximate quantiles (a deterministic function of the score, so a recomputed task gives
+    the same buckets); each bucket's positive/negative totals (one small aggregation) give it
+    its starting offset, and the running sums are a window *partitioned by bucket*, so no
+    task ever holds more than ~BUCKET_ROWS distinct scores. Everything is Spark SQL (no
+    Python workers); one final aggregation returns the AUC and AP sums, the best thresholds and
+    the plotting points. ROC AUC is summed as exact integers: sum of
+    ``(fp_i - fp_{i-1}) * (tp_i + tp_{i-1})`` over ``2 * P * N``.
     A threshold ``t`` means "predict ``pos_label`` when score >= t".
     """
+    from pyspark.sql import Window
+
     for c, role in ((label_col, "label column"), (score_col, "score column")):
         if c not in df.columns:
             raise MissingColumnError(c, df.columns, role)
@@ -239,31 +191,47 @@ def binary_curve(df: DataFrame, label_col: str, score_col: str, pos_label,
             gb = gb.withColumn("bucket", F.col("_b").cast("int")).drop("_b")
             bt = {r[0]: (int(r[1]), int(r[2])) for r in
                   gb.groupBy("bucket").agg(F.sum("pos"), F.sum("neg")).collect()}  # one row per bucket
+            offsets, tp_acc, fp_acc = [], 0, 0
+            for b in sorted(bt, reverse=True):  # buckets of higher scores come first
+                offsets.append((b, tp_acc, fp_acc))
+                tp_acc, fp_acc = tp_acc + bt[b][0], fp_acc + bt[b][1]
+            off = df.sparkSession.createDataFrame(offsets, "bucket int, tp0 long, fp0 long")
+            gb = gb.join(F.broadcast(off), "bucket")
         else:
-            gb = g.withColumn("bucket", F.lit(0))
-            bt = {0: (P, N)}
-        offsets, tp_acc, fp_acc = {}, 0, 0
-        for b in sorted(bt, reverse=True):
-            offsets[b] = (tp_acc, fp_acc)
-            tp_acc, fp_acc = tp_acc + bt[b][0], fp_acc + bt[b][1]
-        parts = (gb.repartition(len(bt), "bucket")
-                 .sortWithinPartitions(F.col("bucket").desc(), F.col("s").desc()))
-        fn = _curve_partition(offsets, P, N, total, n_points, recall_target)
-        rows = parts.select("bucket", "s", "pos", "neg").mapInPandas(fn, _CURVE_SCHEMA).collect()
+            gb = g.withColumn("bucket", F.lit(0)).withColumn("tp0", F.lit(0).cast("long")) \
+                  .withColumn("fp0", F.lit(0).cast("long"))
+        w = Window.partitionBy("bucket").orderBy(F.col("s").desc())
+        run = w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        c = (gb.withColumn("tp", F.col("tp0") + F.sum("pos").over(run))
+               .withColumn("fp", F.col("fp0") + F.sum("neg").over(run)))
+        c = (c.withColumn("ptp", F.col("tp") - F.col("pos")).withColumn("pfp", F.col("fp") - F.col("neg"))
+              .withColumn("rows", F.col("tp") + F.col("fp")))
+        grid = F.floor(F.col("rows") * n_points / total)
+        prev_grid = F.floor((F.col("ptp") + F.col("pfp")) * n_points / total)
+        point = F.struct("s", "tp", "fp")
+        aggs = [
+            F.sum(F.col("neg") * (F.col("tp") + F.col("ptp"))).alias("auc2"),  # exact integers
+            F.sum(F.col("pos") * F.col("tp") / F.col("rows")).alias("ap"),
+            F.collect_list(F.when(grid != prev_grid, point)).alias("points"),
+        ]
+        if P:
+            f1 = 2.0 * F.col("tp") / (F.col("rows") + F.lit(P))
+            aggs.append(F.max(F.struct(f1.alias("f1"), "s", "tp", "fp")).alias("best"))  # ties: highest s
+            if recall_target is not None:
+                aggs.append(F.max(F.when(F.col("tp") / F.lit(P) >= F.lit(recall_target), point)).alias("rec"))
+        r = c.agg(*aggs).first()  # one row: sums, best thresholds, <= n_points + buckets points
     finally:
         g.unpersist()
 
-    auc2 = sum(int(r["auc2"]) for r in rows if r["kind"] == "sum")
-    ap = sum(float(r["ap"]) for r in rows if r["kind"] == "sum")
     out = {
         "pos_label": pos_label, "positives": P, "negatives": N, "distinct_scores": distinct,
-        "roc_auc": auc2 / (2.0 * P * N) if P and N else None,
-        "average_precision": ap / P if P else 0.0,
+        "roc_auc": int(r["auc2"]) / (2.0 * P * N) if P and N else None,
+        "average_precision": float(r["ap"]) / P if P else 0.0,
         "ill_defined": ([] if P and N else
                         ["ROC AUC (only one class in the true labels)"]
                         + ([] if P else ["average precision (no positive rows; set to 0.0)"])),
     }
-    pts = sorted(((r["s"], r["tp"], r["fp"]) for r in rows if r["kind"] == "pt"), key=lambda t: -t[0])
+    pts = sorted(((p["s"], p["tp"], p["fp"]) for p in r["points"]), key=lambda t: -t[0])
     out["roc_curve"] = {
         "fpr": [0.0] + [fp / N if N else 0.0 for _, _, fp in pts],
         "tpr": [0.0] + [tp / P if P else 0.0 for _, tp, _ in pts],
@@ -274,17 +242,15 @@ def binary_curve(df: DataFrame, label_col: str, score_col: str, pos_label,
         "precision": [tp / (tp + fp) for _, tp, fp in pts],
         "thresholds": [s for s, _, _ in pts],
     }
-    f1s = [r for r in rows if r["kind"] == "f1"]
-    if f1s:
-        best = max(f1s, key=lambda r: (r["f1"], r["s"]))
-        out["best_f1"] = _at(best["s"], best["tp"], best["fp"], P)
-    recs = [r for r in rows if r["kind"] == "rec"]
-    if recall_target is not None:
-        if recs:
-            r = max(recs, key=lambda r: r["s"])
-            out["recall_threshold"] = {"target": recall_target, **_at(r["s"], r["tp"], r["fp"], P)}
-        else:
-            out["recall_threshold"] = None
+    if P:
+        b = r["best"]
+        out["best_f1"] = _at(b["s"], b["tp"], b["fp"], P)
+        if recall_target is not None:
+            rec = r["rec"]
+            out["recall_threshold"] = ({"target": recall_target, **_at(rec["s"], rec["tp"], rec["fp"], P)}
+                                       if rec is not None else None)
+    elif recall_target is not None:
+        out["recall_threshold"] = None
     return out
 
 
