@@ -38,7 +38,7 @@ PYSPARK_HOME = Path(spark_submit()).parents[1]
 README = ROOT / "README.md"
 # Bounds, not expectations: alone on 2 cores a submit takes well under a minute; these only
 # stop a hung run (with everything killed) when the machine is shared and slow.
-SUBMIT_TIMEOUT = 240
+SUBMIT_TIMEOUT = 420
 README_MARKER = "<!-- standalone-submit"
 
 
