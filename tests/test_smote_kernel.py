@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from imbal_spark.sampling import _kernel
 from imbal_spark.sampling.grouping import GroupModel, choose_splits, cuts_from_counts
-from imbal_spark.sampling.smote import canonical_order, generate_part
+from imbal_spark.sampling.smote import canonical_order, generate_chunks, generate_part
 
 
 def _data(n=400, d=6, weights=(0.8, 0.2), seed=0, classes=2):
@@ -59,6 +59,9 @@ def test_parts_concatenate_to_the_single_task_output():
     parts = [generate_part(X, 1001, 5, np.random.RandomState(4), p, 4) for p in range(4)]
     assert [len(p) for p in parts] == [251, 251, 251, 248]
     assert np.array_equal(np.vstack(parts), whole)
+    chunks = list(generate_chunks(X, 1001, 5, np.random.RandomState(4), chunk_rows=300))
+    assert [len(c) for c in chunks] == [300, 300, 300, 101]
+    assert np.array_equal(np.vstack(chunks), whole)
 
 
 def test_kernel_rejects_a_group_smaller_than_k_plus_one():

@@ -19,6 +19,7 @@ rows with equal keys are identical rows (interchangeable in the output).
 from __future__ import annotations
 
 import math
+from typing import Any, Iterator, Tuple
 
 import numpy as np
 import pandas as pd
@@ -237,18 +238,24 @@ class RandomOverSampler(BaseSampler):
 
 
 def _make_copier(plans, parts, copy, seed):
-    def copier(key, pdf):
+    """The applyInPandas function: one (class, bucket, part) -> its copies, streamed."""
+    from .smote import OUT_VALUES
+
+    step = max(1, OUT_VALUES // max(len(copy), 1))
+
+    def copier(key: Tuple[Any, ...], batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         i, b, p = (int(v) for v in key)
         plan = plans[i]
         n_new = plan["alloc"].get(b, 0)
+        pdf = pd.concat(list(batches), ignore_index=True)
         if n_new == 0 or len(pdf) == 0:
-            return pdf.iloc[:0][["_c", *copy]]
-        pdf = pdf.sort_values(["_k1", "_k2"], kind="mergesort", ignore_index=True)
+            return
+        pdf = pdf.sort_values(["_k1", "_k2"], kind="mergesort", ignore_index=True)[["_c", *copy]]
         rs = _kernel.group_random_state(seed, plan["key"], b)
         pick = rs.randint(0, len(pdf), size=n_new)
-        n_parts = parts[(i, b)]
-        c = math.ceil(n_new / n_parts)
+        c = math.ceil(n_new / parts[(i, b)])
         pick = pick[p * c:min((p + 1) * c, n_new)]
-        return pdf.iloc[pick][["_c", *copy]].reset_index(drop=True)
+        for s in range(0, len(pick), step):
+            yield pdf.iloc[pick[s:s + step]].reset_index(drop=True)
 
     return copier
