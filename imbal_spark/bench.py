@@ -725,7 +725,8 @@ def render_markdown(results: dict) -> str:
              f"Run {results.get('started', '')}, {results.get('duration_s', 0) / 60:.1f} min in all.", "",
              f"Data: {results['data']['n_features']} numeric features, class weights "
              f"{results['data']['weights']}, balanced to 1:1 by SMOTE (k={results['config']['k_neighbors']}); "
-             f"Spark runs use `{results['config']['master']}`.", "",
+             f"Spark runs use `{results['config']['master']}` ({master_cores(results['config']['master'])} cores), "
+             f"`spark-submit` with {results['config'].get('spark') or {}}.", "",
              "| rows | imbal-spark s | rows out/s | floor s | imbalanced-learn s | speed-up vs imblearn "
              "| imbal-spark / floor | peak MB: JVM / Py driver / Py worker (all workers) | imblearn peak MB |",
              "|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
