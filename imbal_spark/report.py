@@ -131,7 +131,12 @@ def markdown(report: dict, plots: dict | None = None) -> str:
 
 def _intro_lines(report):
     d = report["data"]
-    params = ", ".join(f"{k}={v}" for k, v in (report.get("model_params") or {}).items()) or "defaults"
+    params = dict(report.get("model_params") or {})
+    if not params and report.get("strategies"):  # show what the defaults resolved to
+        first = next(iter(report["strategies"].values()))
+        params = {k: v for k, v in first.get("model", {}).get("params", {}).items()
+                  if not (k == "regParam" and "C" in first["model"]["params"])}
+    params = ", ".join(f"{k}={v}" for k, v in params.items()) or "MLlib defaults"
     out = [f"- Label column `{report['label_col']}`, classes {', '.join(report['classes'])}"
            + (f"; positive (minority) class `{report['pos_label']}`" if report.get("pos_label") else ""),
            f"- Training rows {d['train_rows']:,} ({_counts(d['train_counts'])}), test rows "
@@ -303,7 +308,7 @@ def html_report(report: dict, images: dict | None = None) -> str:
         vals = [r.get(k) for r in summ if isinstance(r.get(k), (int, float))]
         if vals and k != "threshold":
             best[k] = max(vals)
-    parts.append("<h2>Summary</h2><table><tr><th class='l'>strategy</th><th>train counts<br><span class='note'>"
+    parts.append("<h2>Summary</h2><div style='overflow-x:auto'><table><tr><th class='l'>strategy</th><th>train counts<br><span class='note'>"
                  + " / ".join(map(_e, report["classes"])) + "</span></th>"
                  + "".join(f"<th>{_e(h)}</th>" for _, h in cols) + "</tr>")
     for r in summ:
@@ -314,7 +319,7 @@ def html_report(report: dict, images: dict | None = None) -> str:
             cells.append(f"<td{cls}>{_f(v)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     minority = summ[0]["minority_class"] if summ else ""
-    parts.append(f"</table><p class='note'>Minority class <code>{_e(minority)}</code>; best value of each column "
+    parts.append(f"</table></div><p class='note'>Minority class <code>{_e(minority)}</code>; best value of each column "
                  f"in bold. Test set: {report['data']['test_rows']:,} rows, identical for every strategy.</p>")
     if images:
         parts.append("<h2>Plots</h2><div class='grid'>")
