@@ -718,7 +718,7 @@ def _run_cell(run, what="wall_s") -> str:
 
 def render_markdown(results: dict) -> str:
     m = results["machine"]
-    lines = [f"## Benchmark: partitioned SMOTE vs imbalanced-learn vs the Spark I/O floor", "",
+    lines = ["## Benchmark: partitioned SMOTE vs imbalanced-learn vs the Spark I/O floor", "",
              f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB RAM, Python {m['python']}, "
              f"Spark {m['versions'].get('pyspark')}, imbalanced-learn {m['versions'].get('imblearn')}, "
              f"Java {m['versions'].get('java')}; load average at start {m.get('load_average_at_start')}. "

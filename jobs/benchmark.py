@@ -18,7 +18,6 @@ Internal steps, run by the benchmark itself through spark-submit:
 
 import logging
 import os
-import sys
 
 from imbal_spark import bench, config, datagen, io
 from imbal_spark.cli import run

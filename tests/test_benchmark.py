@@ -4,7 +4,6 @@ Nothing here is timed: the benchmark itself is `make bench`."""
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
