@@ -180,6 +180,16 @@ def _cpu_s(pid: int) -> float:
         return 0.0
 
 
+def _start_time(pid: int) -> int | None:
+    """A process's start time (clock ticks since boot): with the pid, it names one process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            s = f.read()
+        return int(s[s.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _pss_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
@@ -203,6 +213,7 @@ class TreeSampler:
         self.tree_peak_kb = 0
         self.samples = 0
         self.proc_cpu: dict[int, float] = {}
+        self.started: dict[int, int | None] = {}
 
     def sample(self) -> int:
         """One poll; returns the tree's current resident memory in bytes (for a memory cap)."""
@@ -216,6 +227,8 @@ class TreeSampler:
             pid, parent_role, parent_cmd = todo.pop(0)
             if pid not in ppid and pid != self.root:
                 continue
+            if pid not in self.started:
+                self.started[pid] = _start_time(pid)
             cmd = _cmdline(pid)
             # An exiting process has no command line any more: it keeps the role it had.
             role = classify(cmd, parent_role) if cmd else self.proc_role.get(pid, parent_role or "other")
@@ -245,6 +258,21 @@ class TreeSampler:
         self.tree_peak_kb = max(self.tree_peak_kb, total)
         self.samples += 1
         return total * 1024
+
+    def stop_leftovers(self) -> list[int]:
+        """Stop processes of this tree still alive after the run (pyspark.daemon puts itself in
+        a process group of its own, so the run's group kill does not reach it): only the pids
+        seen in the tree, and only if the pid still names the same process."""
+        stopped = []
+        for pid, start in self.started.items():
+            if pid == os.getpid() or start is None or _start_time(pid) != start:
+                continue
+            try:
+                os.kill(pid, signal.SIGKILL)
+                stopped.append(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return stopped
 
     def report(self) -> dict:
         mem = {}
@@ -308,6 +336,7 @@ def run_measured(cmd: list[str], *, log_path: str, env: dict | None = None, cwd:
             time.sleep(poll)
     except BaseException:
         _kill_group(p.pid)
+        sampler.stop_leftovers()
         os.waitpid(p.pid, 0)
         p.returncode = -1
         raise
@@ -315,6 +344,7 @@ def run_measured(cmd: list[str], *, log_path: str, env: dict | None = None, cwd:
     rc = os.waitstatus_to_exitcode(code)
     p.returncode = rc
     _kill_group(p.pid)  # nothing of the run may outlive it (e.g. an orphaned Python worker)
+    leftovers = sampler.stop_leftovers()
     rep = sampler.report()
     # wait4 counts the CPU of every reaped descendant; a worker orphaned at shutdown is only in
     # the sampled per-process figures (read up to the last poll): the larger of the two is used
@@ -324,6 +354,8 @@ def run_measured(cmd: list[str], *, log_path: str, env: dict | None = None, cwd:
            "cpu_cores_used": round(cpu / wall, 2) if wall > 0 else None,
            **rep, "peak_rss_wait4_mb": round(ru.ru_maxrss / 1024, 1),
            "load_before": load, "log": log_path, "command": " ".join(cmd)}
+    if leftovers:
+        res["stopped_leftover_processes"] = len(leftovers)
     if res["status"] == "failed":
         res["error"] = last_error(log_path)
     return res
