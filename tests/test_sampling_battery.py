@@ -206,3 +206,15 @@ def test_under_sampler_exact_even_when_the_cut_falls_in_identical_rows(spark):
     for seed in (1, 2):
         out = RandomUnderSampler(label_col="label", random_state=seed).fit_resample(df)
         assert {r["label"]: r["count"] for r in out.groupBy("label").count().collect()} == {0: 30, 1: 30}
+
+
+def test_random_over_sampler_copies_a_vector_feature_column(spark, data):
+    from pyspark.ml.functions import array_to_vector
+
+    vec = data.select("id", array_to_vector(F.array(*FEATS)).alias("features"), "label")
+    out = RandomOverSampler(label_col="label", id_cols=["id"], random_state=4).fit_resample(vec)
+    assert dict(out.dtypes)["features"] == "vector"
+    new = out.where("is_synthetic").select("label", "features").toPandas()
+    assert len(new) == 90 + 125
+    have = {(r["label"], tuple(r["features"].toArray())) for r in vec.collect()}
+    assert all((r.label, tuple(r.features.toArray())) in have for r in new.itertuples())

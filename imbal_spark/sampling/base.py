@@ -255,14 +255,14 @@ class BaseSampler:
             if nan:
                 raise InputError(f"label column {self.label_col!r} has {nan} NaN value(s); drop or "
                                  f"label those rows before resampling")
-        self._check_scan(rows, spec)
+        self._check_scan(rows, spec, df)
         counts = {r["_label"]: r["_n"] for r in rows}
         return dict(sorted(counts.items(), key=lambda kv: label_sort_key(kv[0])))
 
     def _scan_aggs(self, spec) -> list:
         return []
 
-    def _check_scan(self, rows, spec) -> None:
+    def _check_scan(self, rows, spec, df) -> None:
         pass
 
     # -- output ----------------------------------------------------------------------------------

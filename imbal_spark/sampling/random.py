@@ -188,7 +188,7 @@ class RandomOverSampler(BaseSampler):
         bits = {c: (0 if counts[c] <= self.max_group_rows else math.ceil(math.log2(counts[c] / half)))
                 for c in targets}
         k1e, k2e = row_keys(df, seed)
-        copy = spec.columns
+        copy = [spec.vector] if spec.vector else list(spec.columns)
         vec = [c for c in copy if is_vector(spec.types[c])]
         from pyspark.ml.functions import array_to_vector, vector_to_array
 

@@ -123,33 +123,47 @@ class SMOTE(BaseSampler):
 
     # -- the counting pass also checks every feature value ----------------------------------------
 
-    def _scan_aggs(self, spec):
+    def _bad_exprs(self, spec) -> dict:
+        """{column: expression true on a null, NaN or infinite value}."""
         if spec.vector:
             from pyspark.ml.functions import vector_to_array
 
             v = F.col(spec.vector)
             arr = vector_to_array(v)
-            bad = v.isNull() | F.exists(arr, lambda x: F.isnan(x) | (F.abs(x) == float("inf")))
-            return [F.sum(F.when(bad, 1).otherwise(0)).alias("_bad0"),
-                    F.min(F.size(arr)).alias("_dmin"), F.max(F.size(arr)).alias("_dmax")]
-        out = []
-        for i, c in enumerate(spec.columns):
+            return {spec.vector: v.isNull() | F.exists(arr, lambda x: ~(F.abs(x) < float("inf")))}
+        out = {}
+        for c in spec.columns:
             col = F.col(c)
-            bad = col.isNull()
-            if isinstance(spec.types[c], (T.FloatType, T.DoubleType)):
-                bad = bad | F.isnan(col) | (F.abs(col) == float("inf"))
-            out.append(F.sum(F.when(bad, 1).otherwise(0)).alias(f"_bad{i}"))
+            out[c] = col.isNull() | ~(F.abs(col) < float("inf")) if isinstance(spec.types[c], (T.FloatType, T.DoubleType)) \
+                else col.isNull()
         return out
 
-    def _check_scan(self, rows, spec):
-        names = [spec.vector] if spec.vector else spec.columns
-        bad = {c: sum(r[f"_bad{i}"] or 0 for r in rows) for i, c in enumerate(names)}
-        bad = {c: n for c, n in bad.items() if n}
-        if bad:
-            what = ", ".join(f"{c!r} ({n} row{'s' if n > 1 else ''})" for c, n in bad.items())
-            raise InputError(
-                f"feature column(s) with null, NaN or infinite values: {what}; SMOTE needs finite "
-                f"numbers in every feature: drop or impute those rows first")
+    def _scan_aggs(self, spec):
+        # One expression per row, not one per feature: |f0| + ... + |fn| < inf is false or null
+        # exactly when some value is null, NaN or infinite (or the sum overflows, which the
+        # per-column pass below then clears). Half the cost of per-column counters.
+        if spec.vector:
+            from pyspark.ml.functions import vector_to_array
+
+            arr = vector_to_array(F.col(spec.vector))
+            return [F.count_if(~self._bad_exprs(spec)[spec.vector]).alias("_ok"),
+                    F.min(F.size(arr)).alias("_dmin"), F.max(F.size(arr)).alias("_dmax")]
+        total = None
+        for c in spec.columns:
+            term = F.abs(F.col(c).cast("double"))
+            total = term if total is None else total + term
+        return [F.count_if(total < float("inf")).alias("_ok")]
+
+    def _check_scan(self, rows, spec, df):
+        if any(r["_ok"] != r["_n"] for r in rows):
+            bad = df.agg(*[F.count_if(e).alias(f"_b{i}") for i, e in enumerate(self._bad_exprs(spec).values())]).first()
+            names = [spec.vector] if spec.vector else spec.columns
+            bad = {c: bad[f"_b{i}"] for i, c in enumerate(names) if bad[f"_b{i}"]}
+            if bad:
+                what = ", ".join(f"{c!r} ({n} row{'s' if n > 1 else ''})" for c, n in bad.items())
+                raise InputError(
+                    f"feature column(s) with null, NaN or infinite values: {what}; SMOTE needs finite "
+                    f"numbers in every feature: drop or impute those rows first")
         if spec.vector:
             sizes = [(r["_dmin"], r["_dmax"]) for r in rows if r["_dmin"] is not None]
             lo = min(s[0] for s in sizes) if sizes else 0
