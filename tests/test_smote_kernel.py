@@ -132,10 +132,10 @@ def test_cells_below_k_plus_one_merge_into_a_neighbour():
     assert model.n_groups == 2
 
 
-@pytest.mark.parametrize("n,d,k", [(5000, 20, 5), (4100, 16, 3), (300, 30, 5)])
-def test_fast_group_neighbours_equal_scikit_learn(n, d, k):
+@pytest.mark.parametrize("n,d,k,scale", [(5000, 20, 5, 1.0), (4100, 16, 3, 1e-3), (300, 30, 5, 1e3)])
+def test_fast_group_neighbours_equal_scikit_learn(n, d, k, scale):
     rng = np.random.default_rng(n)
-    X = rng.normal(size=(n, d)) * rng.uniform(0.5, 3, size=d) + 100.0  # offset: tests the centring
+    X = (rng.normal(size=(n, d)) * rng.uniform(0.5, 3, size=d) + 100.0) * scale  # offset: tests the centring
     want = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)[:, 1:]
     assert np.array_equal(_kernel.fast_neighbours(X, k), want)
     assert np.array_equal(_kernel.group_neighbours(X, k), want)

@@ -27,8 +27,8 @@ _FAST_MIN_ROWS = 4096
 _FAST_MARGIN = 8
 #: Columns sampled per row for the fast path's candidate threshold.
 _FAST_SUBSET = 8192
-#: float32 distance values per chunk of the fast path (64 MiB).
-_FAST_CHUNK_VALUES = 1 << 24
+#: (query rows, index rows) per float32 distance tile of the fast path (4 MiB, cache-sized).
+_FAST_TILE = (256, 4096)
 
 
 @dataclass
@@ -59,14 +59,15 @@ def fast_neighbours(X: np.ndarray, k: int) -> np.ndarray:
     """The same (n, k) table as :func:`neighbours` for large high-dimensional groups, faster.
 
     Above ~15 dimensions only brute force is exact, one distance per pair of rows, so the pair
-    loop is kept as lean as numpy allows: one float32 GEMM per chunk of query rows gives
-    ``|x|^2 - 2 q.x`` (the squared distance less ``|q|^2``) for centred rows; a threshold from an
-    evenly strided subset of the columns (its ``m``-th smallest value bounds the row's ``m``-th
-    smallest overall) and one vectorised comparison keep ~``m * stride`` candidates per row
-    instead of a full ``argpartition``; the ``m = k + 1 + margin`` best of them by float32 value
-    are re-ranked by exact float64 distances (ties by index) and the first, the row itself, is
-    dropped as imbalanced-learn drops column 0. A true neighbour is lost only if float32 rounding
-    moves it past ``margin`` other rows, far below the gaps between neighbour distances.
+    loop is kept as lean as numpy allows. For centred rows, float32 GEMMs give
+    ``|x|^2 - 2 q.x`` (the squared distance less ``|q|^2``) tile by tile (tiles small enough to
+    stay in cache). A threshold per query row, the ``m``-th smallest value over an evenly strided
+    subset of the rows (which bounds the ``m``-th smallest overall), and one vectorised comparison
+    per tile keep ~``m * stride`` candidates per row instead of a full ``argpartition``; the
+    ``m = k + 1 + margin`` best of them by float32 value are re-ranked by exact float64 distances
+    (ties by index) and the first, the row itself, is dropped as imbalanced-learn drops column 0.
+    A true neighbour is lost only if float32 rounding moves it past ``margin`` other rows, far
+    below the gaps between neighbour distances.
     """
     from threadpoolctl import threadpool_limits
 
@@ -74,31 +75,45 @@ def fast_neighbours(X: np.ndarray, k: int) -> np.ndarray:
     m = min(k + 1 + _FAST_MARGIN, n)
     Xc = X - X.mean(axis=0)
     X32 = np.ascontiguousarray(Xc, dtype=np.float32)
-    Xa = np.hstack([X32, (X32 * X32).sum(axis=1, keepdims=True)])  # [x, |x|^2]
-    Qa = np.hstack([-2.0 * X32, np.ones((n, 1), np.float32)])      # [-2q, 1]
-    stride = max(1, n // _FAST_SUBSET)
+    XaT = np.ascontiguousarray(np.hstack([X32, (X32 * X32).sum(axis=1, keepdims=True)]).T)  # [x, |x|^2]
+    Qa = np.hstack([-2.0 * X32, np.ones((n, 1), np.float32)])                              # [-2q, 1]
+    XsT = np.ascontiguousarray(XaT[:, ::max(1, n // _FAST_SUBSET)])
+    scale = np.float32(XaT[-1].mean())  # typical |x|^2: the magnitude of the GEMM values
     out = np.empty((n, k), dtype=np.intp)
-    chunk = max(16, min(1024, _FAST_CHUNK_VALUES // max(n, 1)))
+    rows, cols = _FAST_TILE
     with threadpool_limits(limits=_BLAS_THREADS):
-        for s in range(0, n, chunk):
-            G = Qa[s:s + chunk] @ Xa.T
-            q = G.shape[0]
+        for s in range(0, n, rows):
+            Q = Qa[s:s + rows]
+            q = Q.shape[0]
             if m < n:
-                thr = np.partition(G[:, ::stride], m - 1, axis=1)[:, m - 1]
-                flat = np.flatnonzero(G <= thr[:, None])  # 2-D nonzero is ~10x slower
-                r, c = np.divmod(flat, n)
-                o = np.lexsort((c, G.ravel()[flat], r))
+                thr = np.partition(Q @ XsT, m - 1, axis=1)[:, m - 1][:, None]
+                # two GEMM calls may round the same dot product differently: widen a little
+                thr = thr + np.float32(1e-4) * (np.abs(thr) + scale)
+                rr, cc, gg = [], [], []
+                for b in range(0, n, cols):
+                    G = Q @ XaT[:, b:b + cols]
+                    flat = np.flatnonzero(G <= thr)  # 2-D nonzero is ~10x slower
+                    r, c = np.divmod(flat, G.shape[1])
+                    rr.append(r)
+                    cc.append(c + b)
+                    gg.append(G.ravel()[flat])
+                r, c, g = np.concatenate(rr), np.concatenate(cc), np.concatenate(gg)
+                o = np.lexsort((c, g, r))
                 r, c = r[o], c[o]
                 pos = np.arange(len(r)) - np.searchsorted(r, np.arange(q))[r]
                 sel = pos < m
                 cand = np.empty((q, m), dtype=np.intp)
                 cand[r[sel], pos[sel]] = c[sel]
+                short = np.flatnonzero(np.bincount(r, minlength=q) < m)
+                if short.size:  # cannot happen with exact arithmetic; a full row search if it does
+                    full = Q[short] @ XaT
+                    cand[short] = np.argpartition(full, m - 1, axis=1)[:, :m]
             else:
                 cand = np.tile(np.arange(n), (q, 1))
-            diff = Xc[cand] - Xc[s:s + chunk, None, :]
+            diff = Xc[cand] - Xc[s:s + rows, None, :]
             d = np.einsum("ijk,ijk->ij", diff, diff)
             ranked = np.take_along_axis(cand, np.lexsort((cand, d), axis=1), axis=1)
-            out[s:s + chunk] = ranked[:, 1:k + 1]
+            out[s:s + rows] = ranked[:, 1:k + 1]
     return out
 
 
