@@ -40,6 +40,8 @@ def main(argv):
         for k, v in REFERENCE.items():  # the reference settings, unless the user set the key
             if cfg[k] is None or cfg[k] == config.SCHEMA[k].default:
                 cfg[k] = v
+    if builtin and cfg["rows"] and not cfg["id_cols"]:
+        cfg["id_cols"] = ["id"]  # the generator's row id is not a feature
     check_options(options(cfg))
     method = str(cfg["method"]).lower().replace("-", "_")
     io.precheck([cfg["input"]], cfg["output"], cfg["mode"])
