@@ -107,6 +107,8 @@ def test_choose_splits_cuts_wider_axes_more():
     g = choose_splits(np.array([4.0, 4.0, 1.0]), 4)
     assert g == [2, 2]
     assert choose_splits(np.array([0.0, 0.0]), 4) == []
+    # equal spreads: the last cut reaches 20 cells with 24, not 32
+    assert choose_splits(np.ones(18), 20) == [3, 2, 2, 2]
 
 
 def test_group_model_assign_is_batch_independent():

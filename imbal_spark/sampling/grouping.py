@@ -105,14 +105,22 @@ def row_hash(X: np.ndarray) -> np.ndarray:
 
 def choose_splits(eigvals: np.ndarray, n_cells: int) -> list:
     """Cells per principal axis: add a cut along the axis with the widest cells (std / cells)
-    until their product reaches ``n_cells``."""
+    until their product reaches ``n_cells``; the last cut goes where it overshoots least, so the
+    cells stay as large as ``max_group_rows`` allows."""
     sd = np.sqrt(np.clip(eigvals, 0, None))
     usable = int((sd > sd[0] * 1e-9).sum()) if sd.size and sd[0] > 0 else 0
     if usable == 0:
         return []
     g = [1] * usable
+    def after(i):
+        return math.prod(g) // g[i] * (g[i] + 1)
+
     while math.prod(g) < n_cells:
         l = int(np.argmax([sd[i] / g[i] for i in range(usable)]))
+        if after(l) > n_cells:  # overshoots: a cut elsewhere may reach the target with fewer cells
+            reach = [i for i in range(usable) if n_cells <= after(i) < after(l)]
+            if reach:
+                l = max(reach, key=lambda i: (sd[i] / g[i], -i))
         g[l] += 1
     while g and g[-1] == 1:
         g.pop()
