@@ -19,7 +19,7 @@ run: venv  ## the main job on built-in example data
 	$(PY) jobs/pipeline.py --output out/example --mode overwrite
 
 test: venv  ## the whole test suite
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -ra --durations=30 tests
 
 bench: venv
 	$(PY) jobs/benchmark.py --output bench-out --mode overwrite
