@@ -66,6 +66,11 @@ def _centroids(seed, classes, informative, class_sep=1.0):
     rng = np.random.default_rng([seed, 2**31 - 1])
     # Hypercube vertices, as scikit-learn's make_classification places its clusters.
     verts = rng.choice([-class_sep, class_sep], size=(classes, informative))
+    # Distinct vertices while there are enough (make_classification never shares one): two
+    # classes on one vertex would carry no signal. Redrawing only on a collision keeps every
+    # collision-free seed's data unchanged.
+    while classes <= 2 ** min(informative, 62) and len(np.unique(verts, axis=0)) < classes:
+        verts = rng.choice([-class_sep, class_sep], size=(classes, informative))
     mixing = rng.normal(size=(classes, informative, informative)) * 0.5 + np.eye(informative)
     return verts, mixing
 

@@ -61,3 +61,12 @@ def test_reference_frames_match_scikit_learn():
     assert np.array_equal(test["label"].to_numpy(), yte)
     assert np.bincount(ytr).tolist() == [630, 70] and np.bincount(yte).tolist() == [270, 30]
     assert np.array_equal(X[train["id"].to_numpy()], Xtr)
+
+
+@pytest.mark.parametrize("classes,informative", [(2, 2), (3, 2), (4, 2), (2, 1), (3, 5)])
+def test_class_centres_are_distinct_vertices(classes, informative):
+    # seed 3 once put both classes of (2, 2) on one vertex: no signal at all
+    for seed in range(40):
+        verts, _ = datagen._centroids(seed, classes, informative)
+        assert len(np.unique(verts, axis=0)) == classes, seed
+        assert set(np.unique(verts)) <= {-1.0, 1.0}
