@@ -163,3 +163,22 @@ def test_params_checked_at_fit_time(spark):
     df = spark.createDataFrame([(0, 1.0), (1, 2.0)], "label long, a double")
     with pytest.raises(ConfigError, match="max_group_rows \\(4\\) must be at least k_neighbors \\+ 1 \\(6\\)"):
         SMOTE(max_group_rows=4).fit_resample(df)
+
+
+def test_a_group_shared_out_over_query_parts_gives_the_same_rows(spark, monkeypatch):
+    """A one-group class whose k-NN is split over tasks by query rows (3 parts of <= 256 rows)
+    gives exactly imbalanced-learn's rows, as the one-task path does."""
+    from imbal_spark.sampling import smote as smote_mod
+
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(size=(1400, 4)), rng.normal(size=(700, 4)) * 0.7 + 1.0])
+    y = np.array([0] * 1400 + [1] * 700)
+    pdf = pd.DataFrame(X, columns=list("abcd")).assign(label=y, pos=np.arange(len(y)))
+    X_res, _ = ImbSMOTE(k_neighbors=5, random_state=9).fit_resample(X, y)
+    want = _rows(X_res[len(X):])
+    df = spark.createDataFrame(pdf).repartition(3)
+    monkeypatch.setattr(smote_mod, "SPLIT_PAIRS", 0)  # read on the driver when the parts are planned
+    s = SMOTE(label_col="label", k_neighbors=5, random_state=9, id_cols=["pos"], order_col="pos")
+    got = s.fit_resample(df).where("is_synthetic").select(*"abcd").toPandas().to_numpy()
+    assert s.kernel_tasks_ == 3  # 700 rows: three 256-row query blocks
+    assert np.array_equal(_rows(got), want)

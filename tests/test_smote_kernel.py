@@ -9,7 +9,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from imbal_spark.sampling import _kernel
 from imbal_spark.sampling.grouping import GroupModel, choose_splits, cuts_from_counts
-from imbal_spark.sampling.smote import canonical_order, generate_chunks, generate_part
+from imbal_spark.sampling.smote import (canonical_order, generate_chunks, generate_part, part_bounds, parts_for,
+                                        plan_parts)
 
 
 def _data(n=400, d=6, weights=(0.8, 0.2), seed=0, classes=2):
@@ -53,15 +54,36 @@ def test_new_rows_lie_on_segments_to_their_neighbours():
         assert np.allclose(out[i], Xc[base] + u * (Xc[nb] - Xc[base]), rtol=0, atol=1e-12)
 
 
-def test_parts_concatenate_to_the_single_task_output():
-    X, _ = _data(n=200, d=4, seed=1)
-    whole = generate_part(X, 1001, 5, np.random.RandomState(4), 0, 1)
-    parts = [generate_part(X, 1001, 5, np.random.RandomState(4), p, 4) for p in range(4)]
-    assert [len(p) for p in parts] == [251, 251, 251, 248]
-    assert np.array_equal(np.vstack(parts), whole)
-    chunks = list(generate_chunks(X, 1001, 5, np.random.RandomState(4), chunk_rows=300))
-    assert [len(c) for c in chunks] == [300, 300, 300, 101]
+@pytest.mark.parametrize("n,d,parity", [(200, 4, True), (3000, 20, True), (5000, 20, False)])
+def test_parts_split_the_query_rows_and_give_the_single_task_rows(n, d, parity):
+    X, _ = _data(n=n, d=d, seed=1)
+    n_new = 3 * n + 1
+    whole = generate_part(X, n_new, 5, np.random.RandomState(4), 0, 1, parity)
+    bounds = [part_bounds(n, p, 4) for p in range(4)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] and a[1] % 256 in (0, n % 256) for a, b in zip(bounds, bounds[1:]))
+    parts = [generate_part(X, n_new, 5, np.random.RandomState(4), p, 4, parity) for p in range(4)]
+    # each part keeps its base rows' draws in draw order: reorder the whole output the same way
+    rows, _, _ = _kernel.draw_indices(n, 5, n_new, np.random.RandomState(4))
+    owner = np.searchsorted([b[1] for b in bounds], rows, side="right")
+    assert [len(p) for p in parts] == np.bincount(owner, minlength=4).tolist()
+    assert np.array_equal(np.vstack(parts), whole[np.argsort(owner, kind="stable")])  # bit for bit
+    chunks = list(generate_chunks(X, n_new, 5, np.random.RandomState(4), chunk_rows=300, parity=parity))
+    assert [len(c) for c in chunks[:-1]] == [300] * (len(chunks) - 1)
     assert np.array_equal(np.vstack(chunks), whole)
+
+
+def test_parts_follow_each_groups_share_of_the_search():
+    # one big group on 2 cores: 4 parts (2 per core); small data: one task per group
+    assert plan_parts({(1, 0): (100_000, 800_000)}, 20, 2) == {(1, 0): 4}
+    assert plan_parts({(1, 0): (2_000, 16_000)}, 20, 2) == {(1, 0): 1}
+    got = plan_parts({(1, 0): (75_000, 1), (1, 1): (75_000, 1), (1, 2): (37_500, 1)}, 20, 2)
+    assert got == {(1, 0): 2, (1, 1): 2, (1, 2): 1}
+    # an output too large for one task still splits it, even when the search is cheap, as far
+    # as there are 256-row query blocks to share out
+    assert parts_for(10 ** 8, 20) == 15
+    assert plan_parts({(1, 0): (5_000, 10 ** 8)}, 20, 2) == {(1, 0): 15}
+    assert plan_parts({(1, 0): (1_000, 10 ** 8)}, 20, 2) == {(1, 0): 4}
 
 
 def test_kernel_rejects_a_group_smaller_than_k_plus_one():

@@ -39,9 +39,10 @@ class Draw:
     nn: np.ndarray          # the (n_rows, k) neighbour table, self excluded
 
 
-def neighbours(X: np.ndarray, k: int) -> np.ndarray:
-    """(n, k) indices of each row's k nearest other rows: imbalanced-learn's
-    ``NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)[:, 1:]``.
+def neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """(hi - lo, k) indices of rows ``lo:hi``'s k nearest other rows of ``X``: imbalanced-learn's
+    ``NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)[lo:hi, 1:]`` (brute force is one
+    search per query row, so querying a slice gives that slice of the whole table).
 
     scikit-learn's ``algorithm='auto'`` picks a KD-tree for low-dimensional data and brute force
     (BLAS) above 15 features, where trees stop pruning; keeping that choice is also what keeps
@@ -52,11 +53,12 @@ def neighbours(X: np.ndarray, k: int) -> np.ndarray:
 
     nn = NearestNeighbors(n_neighbors=k + 1).fit(X)
     with threadpool_limits(limits=_BLAS_THREADS):
-        return nn.kneighbors(X, return_distance=False)[:, 1:]
+        return nn.kneighbors(X[lo:hi], return_distance=False)[:, 1:]
 
 
-def fast_neighbours(X: np.ndarray, k: int) -> np.ndarray:
-    """The same (n, k) table as :func:`neighbours` for large high-dimensional groups, faster.
+def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """The same table as :func:`neighbours` (rows ``lo:hi``) for large high-dimensional groups,
+    faster.
 
     Above ~15 dimensions only brute force is exact, one distance per pair of rows, so the pair
     loop is kept as lean as numpy allows. For centred rows, float32 GEMMs give
@@ -72,6 +74,7 @@ def fast_neighbours(X: np.ndarray, k: int) -> np.ndarray:
     from threadpoolctl import threadpool_limits
 
     n = X.shape[0]
+    hi = n if hi is None else min(hi, n)
     m = min(k + 1 + _FAST_MARGIN, n)
     Xc = X - X.mean(axis=0)
     X32 = np.ascontiguousarray(Xc, dtype=np.float32)
@@ -79,11 +82,11 @@ def fast_neighbours(X: np.ndarray, k: int) -> np.ndarray:
     Qa = np.hstack([-2.0 * X32, np.ones((n, 1), np.float32)])                              # [-2q, 1]
     XsT = np.ascontiguousarray(XaT[:, ::max(1, n // _FAST_SUBSET)])
     scale = np.float32(XaT[-1].mean())  # typical |x|^2: the magnitude of the GEMM values
-    out = np.empty((n, k), dtype=np.intp)
+    out = np.empty((max(hi - lo, 0), k), dtype=np.intp)
     rows, cols = _FAST_TILE
     with threadpool_limits(limits=_BLAS_THREADS):
-        for s in range(0, n, rows):
-            Q = Qa[s:s + rows]
+        for s in range(lo, hi, rows):
+            Q = Qa[s:min(s + rows, hi)]
             q = Q.shape[0]
             if m < n:
                 thr = np.partition(Q @ XsT, m - 1, axis=1)[:, m - 1][:, None]
@@ -110,29 +113,34 @@ def fast_neighbours(X: np.ndarray, k: int) -> np.ndarray:
                     cand[short] = np.argpartition(full, m - 1, axis=1)[:, :m]
             else:
                 cand = np.tile(np.arange(n), (q, 1))
-            diff = Xc[cand] - Xc[s:s + rows, None, :]
+            diff = Xc[cand] - Xc[s:s + q, None, :]
             d = np.einsum("ijk,ijk->ij", diff, diff)
             ranked = np.take_along_axis(cand, np.lexsort((cand, d), axis=1), axis=1)
-            out[s:s + rows] = ranked[:, 1:k + 1]
+            out[s - lo:s - lo + q] = ranked[:, 1:k + 1]
     return out
 
 
-def group_neighbours(X: np.ndarray, k: int) -> np.ndarray:
-    """k-NN table of a group of a split class (no parity to keep): the fast path for large
-    high-dimensional groups, scikit-learn's (KD-tree in low dimension) otherwise."""
+def group_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """k-NN table (rows ``lo:hi``) of a group of a split class (no parity to keep): the fast path
+    for large high-dimensional groups, scikit-learn's (KD-tree in low dimension) otherwise."""
     if X.shape[1] >= _FAST_MIN_FEATURES and X.shape[0] >= _FAST_MIN_ROWS:
-        return fast_neighbours(X, k)
-    return neighbours(X, k)
+        return fast_neighbours(X, k, lo, hi)
+    return neighbours(X, k, lo, hi)
+
+
+def draw_indices(n: int, k: int, n_new: int, random_state: np.random.RandomState):
+    """imbalanced-learn's ``_make_samples`` draw order: ``randint`` over the flattened (n, k)
+    neighbour table, then ``uniform`` steps. Returns (base rows, neighbour columns, steps); it
+    needs no neighbour table, so a task can draw first and search neighbours only for the base
+    rows it owns."""
+    idx = random_state.randint(low=0, high=n * k, size=n_new)
+    steps = random_state.uniform(size=n_new)[:, np.newaxis]
+    return np.floor_divide(idx, k), np.mod(idx, k), steps
 
 
 def draw(nn: np.ndarray, n_new: int, random_state: np.random.RandomState) -> Draw:
-    """imbalanced-learn's ``_make_samples`` draw order: ``randint`` over the flattened
-    neighbour table, then ``uniform`` steps."""
-    k = nn.shape[1]
-    idx = random_state.randint(low=0, high=nn.size, size=n_new)
-    steps = random_state.uniform(size=n_new)[:, np.newaxis]
-    rows = np.floor_divide(idx, k)
-    cols = np.mod(idx, k)
+    """:func:`draw_indices` applied to a whole group's neighbour table."""
+    rows, cols, steps = draw_indices(nn.shape[0], nn.shape[1], n_new, random_state)
     return Draw(rows=rows, neighbours=nn[rows, cols], steps=steps, nn=nn)
 
 

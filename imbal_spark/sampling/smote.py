@@ -12,9 +12,10 @@ Per class to over-sample:
   of base rows -- and each group runs the kernel with a stream seeded by (seed, class, group).
 
 The kernel runs in ``applyInPandas`` (one k-NN index per group) and streams its new rows out in
-chunks of ``OUT_VALUES`` values, so a task never holds a group's whole output. Only a group whose
-output exceeds ``GEN_VALUES`` is spread over several tasks, each replaying the group's stream and
-keeping its slice (the k-NN search is repeated, so this is kept for extreme ratios). The output is the input rows
+chunks of ``OUT_VALUES`` values, so a task never holds a group's whole output. A large group is
+spread over several tasks ("parts"): each holds the group's rows as the k-NN index, replays the
+group's stream and keeps the draws whose base row it owns, so the k-NN search (the dominant cost,
+quadratic in the group's rows) is divided between tasks, not repeated. The output is the input rows
 unchanged plus the new rows with ``is_synthetic`` true and every non-feature column null. New
 values are computed in double and cast to each feature column's type, as imbalanced-learn casts
 its output back to the input dtypes (an integer feature is truncated; cast it to double first to
@@ -57,21 +58,66 @@ def parts_for(n_new: int, width: int) -> int:
     return max(1, math.ceil(n_new * max(width, 1) / GEN_VALUES))
 
 
+#: A one-group class up to this many rows searches neighbours with scikit-learn itself (bit parity
+#: with imbalanced-learn, ties included); a larger one, where imbalanced-learn takes minutes, with
+#: the ~3x faster exact search of ``_kernel.fast_neighbours`` (the same neighbours, exact float64
+#: distances; only rows at equal distance may be ordered differently than scikit-learn orders them).
+PARITY_SEARCH_ROWS = 20_000
+#: Part boundaries are multiples of scikit-learn's brute-force query chunk.
+PART_ALIGN = 256
+#: Below this many row pairs (a few seconds of k-NN) a group's search is not split over tasks.
+SPLIT_PAIRS = 2e9
+
+
+def part_bounds(n: int, part: int, parts: int) -> tuple[int, int]:
+    """Base rows ``[lo, hi)`` (canonical order) owned by ``part`` of ``parts``."""
+    c = -(-(-(-n // parts)) // PART_ALIGN) * PART_ALIGN
+    return min(part * c, n), min((part + 1) * c, n)
+
+
+def plan_parts(groups: dict, width: int, cores: int) -> dict:
+    """{(class index, group): parts}: how many tasks share each group's work.
+
+    The k-NN of a group costs ~rows^2 pairs; a group's parts split its *query* rows (each part
+    holds the whole group as the index, searches neighbours of its own base rows only), so parts
+    divide the dominant cost instead of repeating it. Parts go to groups in proportion to their
+    share of all pairs, aiming at two tasks per core (a balanced tail), and never fewer than
+    the output size needs (``parts_for``). ``groups``: {(ci, g): (rows, n_new)}."""
+    pairs = {key: float(r) ** 2 for key, (r, _) in groups.items()}
+    total = sum(pairs.values())
+    out = {}
+    for key, (rows, n_new) in groups.items():
+        p = parts_for(n_new, width)
+        if total >= SPLIT_PAIRS and pairs[key] > 0:
+            p = max(p, math.ceil(2 * cores * pairs[key] / total))
+        out[key] = max(1, min(p, -(-rows // PART_ALIGN)))
+    return out
+
+
 def generate_chunks(X: np.ndarray, n_new: int, k: int, rs: np.random.RandomState, part: int = 0,
                     parts: int = 1, parity: bool = True, chunk_rows: int | None = None):
-    """Yield rows ``[part*c, (part+1)*c)`` (``c = ceil(n_new/parts)``) of a group's new rows in
-    chunks. The whole draw is made first (one ``randint`` and one ``uniform`` call, as
-    imbalanced-learn makes it), so any split into parts or chunks concatenates to the same rows.
-    ``parity`` uses imbalanced-learn's own neighbour search (a class in one group); groups of a
-    split class use the faster exact search for large high-dimensional groups."""
-    nn = _kernel.neighbours(X, k) if parity else _kernel.group_neighbours(X, k)
-    d = _kernel.draw(nn, n_new, rs)
-    c = math.ceil(n_new / parts)
-    lo, hi = part * c, min((part + 1) * c, n_new)
+    """Yield, in chunks, the new rows of a group whose base rows lie in ``part``'s rows
+    (:func:`part_bounds`). The whole draw is made first (one ``randint`` and one ``uniform`` call,
+    as imbalanced-learn makes it) by every part; each part keeps its base rows' draws in draw order
+    and searches neighbours for its own rows only. With one part this is imbalanced-learn's output
+    in its order; the parts together give the same rows. ``parity`` (a class in one group) uses
+    imbalanced-learn's own neighbour search up to ``PARITY_SEARCH_ROWS`` rows; larger groups use
+    the faster exact search for large high-dimensional groups."""
+    n = X.shape[0]
+    rows, cols, steps = _kernel.draw_indices(n, k, n_new, rs)
+    lo, hi = part_bounds(n, part, parts)
+    if parts > 1:
+        sel = np.flatnonzero((rows >= lo) & (rows < hi))
+        rows, cols, steps = rows[sel], cols[sel], steps[sel]
+    if len(rows) == 0:
+        return
+    search = _kernel.neighbours if parity and n <= PARITY_SEARCH_ROWS else _kernel.group_neighbours
+    nn = search(X, k, lo, hi)
+    nbr = nn[rows - lo, cols]
     step = chunk_rows or max(1, OUT_VALUES // max(X.shape[1], 1))
-    for s in range(lo, hi, step):
-        sl = slice(s, min(s + step, hi))
-        yield _kernel.interpolate(X, _kernel.Draw(d.rows[sl], d.neighbours[sl], d.steps[sl], nn))
+    for s in range(0, len(rows), step):
+        sl = slice(s, s + step)
+        yield _kernel.interpolate(X, _kernel.Draw(rows[sl], nbr[sl], steps[sl], nn))
 
 
 def generate_part(X, n_new, k, rs, part=0, parts=1, parity=True) -> np.ndarray:
@@ -213,7 +259,7 @@ class SMOTE(BaseSampler):
         self.group_models_ = {}
         single = [c for c in targets if counts[c] <= self.max_group_rows]
         for c in single:
-            plans[idx[c]] = {"key": class_key(c), "single": True, "alloc": {0: targets[c]}}
+            plans[idx[c]] = {"key": class_key(c), "single": True, "alloc": {0: targets[c]}, "rows": {0: counts[c]}}
             groups[c] = {"groups": 1, "rows_min": counts[c], "rows_max": counts[c]}
             recall[c] = {"recall_at_k": 1.0, "k": k, "sample_rows": 0,
                          "note": "one group: every row's neighbours are its exact neighbours"}
@@ -232,7 +278,7 @@ class SMOTE(BaseSampler):
             rng = np.random.default_rng([seed, class_key(c)])
             drawn = rng.multinomial(targets[c], probs / probs.sum())
             alloc = {g: int(n) for g, n in zip(gids, drawn) if n > 0}
-            plans[idx[c]] = {"key": class_key(c), "single": False, "alloc": alloc}
+            plans[idx[c]] = {"key": class_key(c), "single": False, "alloc": alloc, "rows": dict(sizes)}
             groups[c] = {"groups": len(sizes), "rows_min": min(sizes.values()), "rows_max": max(sizes.values()),
                          "axes_cuts": list(model.splits)}
             if self.recall_sample:
@@ -247,7 +293,9 @@ class SMOTE(BaseSampler):
         kin = inputs[0]
         for other in inputs[1:]:
             kin = kin.unionByName(other)
-        parts = {(ci, g): parts_for(n, d) for ci, p in plans.items() for g, n in p["alloc"].items()}
+        parts = plan_parts({(ci, g): (p["rows"][g], n) for ci, p in plans.items() for g, n in p["alloc"].items()},
+                           d, spark.sparkContext.defaultParallelism)
+        self.kernel_tasks_ = sum(parts.values())
         big = {key: p for key, p in parts.items() if p > 1}
         if big:
             pexpr = F.lit(1)
