@@ -136,9 +136,10 @@ def make_sampler(method: str, cfg: dict, numeric: list):
 
 
 class _Context:
-    def __init__(self, spark, cfg, classes, pos_label, numeric, categorical, keep_cols, timings):
+    def __init__(self, spark, cfg, classes, pos_label, numeric, categorical, keep_cols, timings, resampled=None):
         self.spark, self.cfg, self.classes, self.pos_label = spark, cfg, classes, pos_label
         self.numeric, self.categorical, self.keep_cols, self.t = numeric, categorical, keep_cols, timings
+        self.resampled = resampled or {}
 
 
 #: Rows per partition for training. Iterative learners (LR: one pass per iteration, hundreds
@@ -163,7 +164,14 @@ def train_strategy(ctx: _Context, strategy: Strategy, train: DataFrame, counts: 
     data = train.select(*ctx.keep_cols)
     persisted = None
     sampler = None
-    if strategy.sampler:
+    if strategy.sampler and not tag and strategy.sampler in ctx.resampled:
+        # the caller already resampled these training rows with these settings (and wrote them)
+        done, summary = ctx.resampled[strategy.sampler]
+        with ctx.t.step(ctx.spark, f"{strategy.name}{tag}: read resampled rows"):
+            persisted = data = done.select(*ctx.keep_cols).persist(StorageLevel.MEMORY_AND_DISK)
+            counts, _ = class_counts(data, label)
+            info["sampler"] = summary
+    elif strategy.sampler:
         with ctx.t.step(ctx.spark, f"{strategy.name}{tag}: resample"):
             sampler = make_sampler(strategy.sampler, cfg, ctx.numeric)
             data = sampler.fit_resample(data)
@@ -208,7 +216,7 @@ def _str_labels(m: dict) -> dict:
 class _Prepared:
     """Checked inputs shared by every strategy: counts, classes, features, validation split."""
 
-    def __init__(self, spark, train_df, test_df, cfg, t):
+    def __init__(self, spark, train_df, test_df, cfg, t, resampled=None):
         self.cfg, self.t = cfg, t
         label = self.label = cfg["label_col"]
         for name, df in (("training", train_df), ("test", test_df)):
@@ -259,7 +267,7 @@ class _Prepared:
         for c in (cfg["id_cols"] or []) + exclude:
             if c in self.train.columns and c not in keep:
                 keep.append(c)
-        self.ctx = _Context(spark, cfg, classes, self.pos_label, numeric, categorical, keep, t)
+        self.ctx = _Context(spark, cfg, classes, self.pos_label, numeric, categorical, keep, t, resampled)
         self.tune = self.binary and (cfg["validation_size"] or 0) > 0
         self.val_info = None
         if self.tune:
@@ -348,14 +356,17 @@ CONVENTIONS = {
 
 
 def run_comparison(spark, train_df: DataFrame, test_df: DataFrame, cfg: dict | None = None,
-                   timings: Timings | None = None, split_info: dict | None = None) -> dict:
+                   timings: Timings | None = None, split_info: dict | None = None,
+                   resampled: dict | None = None) -> dict:
     """Train and evaluate every configured strategy on the same rows; return the report dict
     (JSON-ready, class labels as strings), which :func:`imbal_spark.report.write_report` writes.
 
     ``cfg`` holds config keys (``imbal_spark.config.SCHEMA``; missing ones take their default):
     label_col, features, categorical, id_cols, order_col, weight_col, model, model_params,
     strategies, class_weight, sampling_strategy, k_neighbors, max_group_rows, seed, scale,
-    validation_size, threshold_recall. Only aggregates reach the driver.
+    validation_size, threshold_recall. Only aggregates reach the driver. ``resampled``:
+    ``{sampler name: (DataFrame, summary)}``, ``train_df`` already resampled by that sampler with
+    these settings (the pipeline passes the rows it wrote, so SMOTE does not run twice).
     """
     cfg = options(cfg)
     check_options(cfg)
@@ -363,7 +374,7 @@ def run_comparison(spark, train_df: DataFrame, test_df: DataFrame, cfg: dict | N
     strategies = parse_strategies(cfg["strategies"])
     model_name = canonical_model(cfg["model"])
     t0 = time.perf_counter()
-    prep = _Prepared(spark, train_df, test_df, cfg, t)
+    prep = _Prepared(spark, train_df, test_df, cfg, t, resampled)
     try:
         results = {}
         for s in strategies:

@@ -77,14 +77,20 @@ def main(argv):
                                       cfg["id_cols"] or (), cfg["weight_col"], exclude=[cfg["order_col"]] if cfg["order_col"] else [])
         sampler = make_sampler(method, options(cfg), numeric)
         resampled = sampler.fit_resample(train)
-        report = run_comparison(spark, train, test, cfg, t, split_info)
-        report = {"source": source, **report, "timings_s": dict(t)}
         with io.staged_output(spark, cfg["output"], cfg["mode"]) as out:
             io.write_json(spark, f"{out}/distribution.json", {"input": source, **dist.to_dict()})
-            with t.step(spark, f"write resampled training data ({method})"):
+            with t.step(spark, f"resample and write training data ({method})"):
                 io.write_parquet(resampled, f"{out}/resampled", cfg["partition_by"])
             io.write_json(spark, f"{out}/resample_summary.json", sampler.summary_)
-            write_report(spark, out, {**report, "timings_s": dict(t)})
+            sampler.release()
+            # The comparison trains its `method` strategy on the rows just written instead of
+            # resampling again (same rows, same settings: SMOTE is deterministic). A partitioned
+            # output reads back with inferred partition-column types, so it is resampled again.
+            reuse = {} if cfg["partition_by"] else {
+                method: (spark.read.parquet(f"{out}/resampled"), sampler.summary_)}
+            report = run_comparison(spark, train, test, cfg, t, split_info, resampled=reuse)
+            report = {"source": source, **report, "timings_s": dict(t)}
+            write_report(spark, out, report)
         print(summary_table(report), flush=True)
         print(f"\nreports: {cfg['output'].rstrip('/')}/report.html (and .md, .json)", flush=True)
     finally:

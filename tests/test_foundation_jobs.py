@@ -51,6 +51,10 @@ def test_pipeline_on_example_data_with_python(tmp_path, job, spark):
     assert summary["method"] == "smote"
     report = json.loads((out / "report.json").read_text())
     assert list(report["strategies"]) == ["none", "smote"]
+    # the comparison's smote model trained on the rows written above, not on a second SMOTE run
+    assert report["strategies"]["smote"]["train_counts"] == {"0": 12_600, "1": 12_600}
+    assert report["strategies"]["smote"]["sampler"] == summary
+    assert "smote: read resampled rows" in report["timings_s"] and "smote: resample" not in report["timings_s"]
     for f in ("report.md", "report.html"):
         assert "smote" in (out / f).read_text()
     assert "smote" in r.stdout and "ROC AUC" in r.stdout
