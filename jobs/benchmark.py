@@ -29,7 +29,7 @@ log = logging.getLogger("imbal_spark.bench")
 DEFAULTS = {  # conf/bench.yaml holds the same values, documented
     "sizes": "300k,1M,3M,10M", "test_rows": 200_000, "n_features": 20, "informative": 2,
     "weights": [0.9, 0.1], "seed": 42, "k_neighbors": 5, "max_group_rows": 100_000,
-    "baseline_time_cap": 600.0, "baseline_memory_cap": 16.0, "scaling_rows": 3_000_000,
+    "baseline_time_cap": 1200.0, "baseline_memory_cap": 16.0, "scaling_rows": 3_000_000,
     "scaling_masters": ["local[1]", "local[2]"], "quality_train_rows": 2_000_000,
     "master": "local[*]", "keep_outputs": False,
     # Spark settings of every Spark run (measured ones and the quality models); no UI: no port
