@@ -161,14 +161,24 @@ def _exact_cov(cdf, xcols, lo, inv, n):
     scale = float(1 << Q_BITS)
 
     def part(batches):
+        # One row per partition (not per batch): what reaches the driver does not grow with the
+        # class. Chunk sums stay in int64 (2**40 * 2**16 is far below overflow); the running
+        # partition sums are Python ints (exact), summed into int64 arrays only per chunk.
+        n, t1, t2 = 0, [0] * d, [0] * (d * d)
         for pdf in batches:
             X = _matrix(pdf, xcols)
-            for s in range(0, len(X), 1 << 16):  # 2**40 * 2**16 stays far below int64 overflow
+            for s in range(0, len(X), 1 << 16):
                 q = np.floor((X[s:s + (1 << 16)] - lo) * inv * scale).astype(np.int64)
-                yield pd.DataFrame({"n": [len(q)], "s1": [q.sum(axis=0).tolist()],
-                                    "s2": [(q.T @ q).ravel().tolist()]})
+                n += len(q)
+                t1 = [a + b for a, b in zip(t1, q.sum(axis=0).tolist())]
+                t2 = [a + b for a, b in zip(t2, (q.T @ q).ravel().tolist())]
+                if n >= 1 << 22:  # a long holds 2**40 per value times 2**23 rows: flush well before
+                    yield pd.DataFrame({"n": [n], "s1": [t1], "s2": [t2]})
+                    n, t1, t2 = 0, [0] * d, [0] * (d * d)
+        if n:
+            yield pd.DataFrame({"n": [n], "s1": [t1], "s2": [t2]})
 
-    rows = cdf.mapInPandas(part, "n long, s1 array<long>, s2 array<long>").collect()
+    rows = cdf.mapInPandas(part, "n long, s1 array<long>, s2 array<long>").collect()  # <= partitions
     s1 = [0] * d
     s2 = [0] * (d * d)
     for r in rows:  # Python ints: exact, whatever the order of the partial sums
