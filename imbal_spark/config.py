@@ -93,8 +93,9 @@ SCHEMA: dict[str, Key] = {k.name: k for k in [
     Key("method", str, "smote, random_over or random_under", "smote"),
     Key("sampling_strategy", _strategy, "imbalanced-learn sampling_strategy", "auto"),
     Key("k_neighbors", int, "SMOTE neighbours", 5),
-    Key("max_group_rows", int, "largest SMOTE group", 100_000),
+    Key("max_group_rows", int, "most rows in one SMOTE k-NN index (one group and its halo)", 100_000),
     Key("recall_sample", int, "rows sampled to measure neighbour recall", 200),
+    Key("halo", float, "share (0-1) of a SMOTE group's k-NN index given to neighbouring groups' rows", 0.6),
     # training / comparison
     Key("model", str, "MLlib classifier", "logistic_regression"),
     Key("model_params", _mapping, "classifier parameters"),

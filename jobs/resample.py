@@ -19,7 +19,7 @@ from imbal_spark.sampling.strategy import NAMES, normalize_strategy
 from imbal_spark.session import get_spark
 
 KEYS = ["input", "input_format", "label_col", "output", "method", "sampling_strategy", "k_neighbors",
-        "seed", "features", "id_cols", "weight_col", "order_col", "max_group_rows", "recall_sample",
+        "seed", "features", "id_cols", "weight_col", "order_col", "max_group_rows", "recall_sample", "halo",
         "mode", "partition_by", "spark", "app_name", "log_level"]
 
 
@@ -42,7 +42,7 @@ def build_sampler(method, cfg):
                 random_state=cfg["seed"], id_cols=cfg["id_cols"] or (), weight_col=cfg["weight_col"],
                 order_col=cfg["order_col"], max_group_rows=cfg["max_group_rows"])
     if method == "smote":
-        args.update(k_neighbors=cfg["k_neighbors"], recall_sample=cfg["recall_sample"])
+        args.update(k_neighbors=cfg["k_neighbors"], recall_sample=cfg["recall_sample"], halo=cfg["halo"])
     return cls(**args)
 
 

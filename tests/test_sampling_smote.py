@@ -98,9 +98,8 @@ def test_vector_features_give_the_same_points_in_vector_form(spark):
     np.testing.assert_array_equal(_rows(vnew), _rows(want))
 
 
-@pytest.fixture(scope="module")
-def grouped(spark):
-    """600 minority rows split into groups of at most 150 rows."""
+def _grouped_run(spark, halo):
+    """600 minority rows split into groups whose k-NN index holds at most 150 rows."""
     rng = np.random.default_rng(11)
     maj = rng.normal(size=(1200, 3)) * [3.0, 1.0, 0.5]
     mino = rng.normal(size=(600, 3)) * [2.0, 1.0, 0.3] + [0.5, 0.0, 0.0]
@@ -109,54 +108,91 @@ def grouped(spark):
     pdf["id"] = np.arange(len(pdf))
     df = spark.createDataFrame(pdf).repartition(3)
     s = SMOTE(label_col="label", k_neighbors=4, random_state=3, max_group_rows=150, id_cols=["id"],
-              recall_sample=600)
+              recall_sample=600, halo=halo)
     out = s.fit_resample(df).where("is_synthetic").select("a", "b", "c", "label").toPandas()
     s.release()
     return s, pdf, out
 
 
-def test_grouped_new_rows_lie_on_segments_to_in_group_neighbours(grouped):
+@pytest.fixture(scope="module", params=[0.0, 0.6], ids=["no-halo", "halo"])
+def grouped(spark, request):
+    return _grouped_run(spark, request.param)
+
+
+def _indexes(model, X):
+    """{group: (base rows, index rows)} of a fitted group model, from its membership rule."""
+    r, g, h = model.members(X)
+    return {int(grp): (np.sort(r[(g == grp) & ~h]), np.sort(r[g == grp])) for grp in np.unique(g)}
+
+
+def test_grouped_new_rows_lie_on_segments_to_neighbours_in_their_group_index(grouped):
     s, pdf, out = grouped
     X = pdf.loc[pdf["label"] == 1, ["a", "b", "c"]].to_numpy()
     model = s.group_models_[1]
+    idx = _indexes(model, X)
     g = model.assign(X)
     sizes = np.bincount(g)
-    assert len(sizes) == s.summary_["groups"][1]["groups"] >= 4
-    assert sizes.max() <= 150 and sizes.min() >= 5
+    summ = s.summary_["groups"][1]
+    assert len(sizes) == summ["groups"] == len(idx) >= 4
+    assert sizes.min() >= 5
+    # every row is the base row of exactly one group; indexes (base + halo) stay within max_group_rows
+    assert sorted(np.concatenate([b for b, _ in idx.values()]).tolist()) == list(range(len(X)))
+    assert {grp: len(i) for grp, (_, i) in idx.items()} == model.index_rows
+    assert max(len(i) for _, i in idx.values()) == summ["index_rows_max"] <= 150
+    assert sum(len(i) - len(b) for b, i in idx.values()) == summ["halo_rows"]
+    if s.halo > 0:
+        assert summ["halo_rows"] > 0 and sizes.max() <= 150 * (1 - s.halo)
+    else:
+        assert summ["halo_rows"] == 0 and sizes.max() <= 150
     A, B = [], []
     differs = 0
     glob = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(X, return_distance=False)[:, 1:]
-    for grp in np.unique(g):
-        idx = np.flatnonzero(g == grp)
-        nn = NearestNeighbors(n_neighbors=5).fit(X[idx]).kneighbors(X[idx], return_distance=False)[:, 1:]
-        for r, row in enumerate(idx):
-            differs += set(idx[nn[r]]) != set(glob[row])
-            for j in nn[r]:
+    for grp, (base, index) in idx.items():
+        pos = np.searchsorted(index, base)
+        nn = NearestNeighbors(n_neighbors=5).fit(X[index]).kneighbors(X[base], return_distance=False)
+        for r, row in enumerate(base):
+            mine = [j for j in nn[r] if j != pos[r]][:4]
+            differs += set(index[mine]) != set(glob[row])
+            for j in mine:
                 A.append(X[row])
-                B.append(X[idx[j]])
-    assert differs > 0  # in-group neighbours are not all global ones: the check below can fail
+                B.append(X[index[j]])
+    assert differs > 0  # in-index neighbours are not all global ones: the check below can fail
     A, B = np.array(A), np.array(B)
     P = out[["a", "b", "c"]].to_numpy()
     assert len(P) == 600 and (out["label"] == 1).all()
     AB = B - A
     den = (AB * AB).sum(1)
-    for p in P:  # each new row: on some segment (row, one of its k in-group neighbours)
+    for p in P:  # each new row: on some segment (base row, one of its k neighbours in its index)
         t = ((p - A) * AB).sum(1) / den
         ok = (t >= -1e-12) & (t <= 1 + 1e-12)
         resid = np.abs(A + t[:, None] * AB - p).max(1)
         assert (resid[ok] < 1e-9).any()
 
 
+def _exact_recall(s, pdf):
+    X = pdf.loc[pdf["label"] == 1, ["a", "b", "c"]].to_numpy()
+    model = s.group_models_[1]
+    idx = _indexes(model, X)
+    g = model.assign(X)
+    nn = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    return float(np.mean([np.isin(nn[r], idx[g[r]][1]).sum() / 4 for r in range(len(X))]))
+
+
 def test_reported_recall_equals_exact_recall(grouped):
     s, pdf, _ = grouped
-    X = pdf.loc[pdf["label"] == 1, ["a", "b", "c"]].to_numpy()
-    g = s.group_models_[1].assign(X)
-    nn = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(X, return_distance=False)[:, 1:]
-    exact = float(np.mean((g[nn] == g[:, None]).sum(1) / 4))
+    exact = _exact_recall(s, pdf)
     rep = s.summary_["neighbour_recall"][1]
     assert rep["sample_rows"] == 600 and rep["k"] == 4
     assert rep["recall_at_k"] == pytest.approx(exact, abs=1e-6)
     assert 0.3 < exact < 1.0
+
+
+def test_the_halo_finds_neighbours_the_cuts_separate(spark):
+    """Same class, same index bound: with a halo more of each row's exact neighbours are searched."""
+    plain, pdf, _ = _grouped_run(spark, 0.0)
+    halo, _, _ = _grouped_run(spark, 0.6)
+    r0, r1 = _exact_recall(plain, pdf), _exact_recall(halo, pdf)
+    assert r1 > r0 + 0.1, (r0, r1)
 
 
 def test_params_checked_at_fit_time(spark):

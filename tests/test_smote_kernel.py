@@ -73,7 +73,30 @@ def test_parts_split_the_query_rows_and_give_the_single_task_rows(n, d, parity):
     assert np.array_equal(np.vstack(chunks), whole)
 
 
+@pytest.mark.parametrize("n_base,n_halo,d,parity", [(300, 150, 4, False), (5000, 3000, 20, False)])
+def test_a_halo_is_searched_but_never_drawn(n_base, n_halo, d, parity):
+    """Rows after ``n_base`` are the group's halo: new rows start only from base rows, and their
+    neighbours are the exact k nearest among base + halo rows (scikit-learn as the oracle)."""
+    X, _ = _data(n=n_base + n_halo, d=d, seed=2)
+    k, n_new = 5, 2 * n_base + 3
+    out = generate_part(X, n_new, k, np.random.RandomState(6), parity=parity, n_base=n_base)
+    rows, cols, steps = _kernel.draw_indices(n_base, k, n_new, np.random.RandomState(6))
+    nn = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X[:n_base], return_distance=False)[:, 1:]
+    nbr = nn[rows, cols]
+    assert (nbr >= n_base).any() and (rows < n_base).all()  # some neighbours are halo rows
+    want = X[rows] + steps * (X[nbr] - X[rows])
+    assert out.shape == (n_new, d)
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
+    # shared out over query parts: the same rows
+    parts = [generate_part(X, n_new, k, np.random.RandomState(6), p, 3, parity, n_base=n_base) for p in range(3)]
+    owner = np.searchsorted([part_bounds(n_base, p, 3)[1] for p in range(3)], rows, side="right")
+    assert np.array_equal(np.vstack(parts), out[np.argsort(owner, kind="stable")])
+
+
 def test_parts_follow_each_groups_share_of_the_search():
+    # with a halo the search is rows x index rows
+    assert plan_parts({(1, 0): (30_000, 1, 100_000), (1, 1): (30_000, 1, 50_000)}, 20, 2) == \
+        {(1, 0): 3, (1, 1): 2}
     # one big group on 2 cores: 4 parts (2 per core); small data: one task per group
     assert plan_parts({(1, 0): (100_000, 800_000)}, 20, 2) == {(1, 0): 4}
     assert plan_parts({(1, 0): (2_000, 16_000)}, 20, 2) == {(1, 0): 1}

@@ -14,6 +14,16 @@ on the class's rows, never on partitioning or task order.
 
 Cells smaller than ``k + 1`` rows are merged into the previous (or next) cell; a cell still larger
 than ``max_group_rows`` (heavy ties along every axis) is split by a hash of its rows.
+
+**Halo.** A cut separates a row from those of its neighbours that lie across it, so each group's
+k-NN *index* also holds a halo: the rows of other cells whose box distance to the cell (the
+largest distance, over the cut axes, from the row's projection to the cell's range, in standard
+deviations of that axis) is below a per-cell width. Halo rows are only searched, never base rows,
+so they give no new rows of their own. With ``halo = h`` the cells are cut to about ``(1 - h)`` of
+``max_group_rows`` and each cell's width is the widest (in steps of ``HALO_MAX_SD / HALO_BINS``)
+that keeps its index within ``max_group_rows``, from one histogram pass of box distances. The
+index of every task is bounded by ``max_group_rows`` and the k-NN cost by ``rows x max_group_rows``,
+linear in the class, while many more of a row's neighbours are found than by cells alone.
 """
 
 from __future__ import annotations
@@ -33,6 +43,9 @@ FILL = 0.75
 MAX_BINS = 4096
 MAX_HIST_ROWS = 1 << 18
 SPAN_SD = 8.0
+#: Halo widths are measured up to this many standard deviations of a cut axis, in HALO_BINS steps.
+HALO_MAX_SD = 2.0
+HALO_BINS = 64
 
 
 @dataclass
@@ -50,6 +63,10 @@ class GroupModel:
     group_base: np.ndarray = None  # (n_cells,) first group id of each final cell
     group_mult: np.ndarray = None  # (n_cells,) hash sub-groups of each final cell (1 = no split)
     n_groups: int = 1
+    index_rows: dict = field(default_factory=dict)  # {group: rows of its k-NN index (base + halo)}
+    psd: np.ndarray = None  # (L,) standard deviation of each projection
+    halo_bins: np.ndarray = None  # (n_cells,) halo of a cell: box distance bin < this (0 = none)
+    halo_ok: np.ndarray = None  # (n_cells,) cells that may take a halo (own their group, no hash split)
 
     @property
     def levels(self) -> int:
@@ -83,6 +100,63 @@ class GroupModel:
             part = (b[:, None] >= cuts).sum(axis=1) if cuts.shape[1] else np.zeros_like(cell)
             cell = cell * self.splits[l] + part
         return cell
+
+    def near_cells(self, P: np.ndarray, max_sd: float):
+        """(row, cell, box distance in sd) of every final cell within ``max_sd`` of each row of
+        projections ``P``; a row's own cell is there with distance 0. Elementwise: a row's entries
+        never depend on its batch. The distance to a cell is measured in whole bins of each cut
+        axis (a row is in a cell's range exactly when its bin is), scaled to standard deviations."""
+        n = P.shape[0]
+        row = np.arange(n)
+        cell = np.zeros(n, dtype=np.int64)
+        dist = np.zeros(n)
+        for l, g in enumerate(self.splits):
+            b = self.bin_of(P, l)[row]
+            step = 1.0 / (self.pscale[l] * self.psd[l]) if self.pscale[l] > 0 and self.psd[l] > 0 else np.inf
+            cuts = self.cuts[l][cell]  # (m, g-1)
+            rr, cc, dd = [], [], []
+            for j in range(g):
+                gap = np.zeros(len(row), dtype=np.int64)
+                if j > 0:
+                    gap = np.maximum(gap, cuts[:, j - 1] - b)
+                if j < g - 1:
+                    gap = np.maximum(gap, b - cuts[:, j] + 1)
+                nd = np.maximum(dist, np.where(gap > 0, gap * step, 0.0))
+                keep = nd <= max_sd
+                rr.append(row[keep])
+                cc.append(cell[keep] * g + j)
+                dd.append(nd[keep])
+            row, cell, dist = np.concatenate(rr), np.concatenate(cc), np.concatenate(dd)
+        return row, cell, dist
+
+    @property
+    def has_halo(self) -> bool:
+        return self.halo_bins is not None and bool((self.halo_bins > 0).any())
+
+    def _halo_entries(self, X: np.ndarray, own: np.ndarray, max_sd: float = HALO_MAX_SD):
+        """(row, cell, group, distance bin) of the rows of ``X`` within ``max_sd`` of other groups'
+        cells (candidates for their halo): cells that may take a halo, not the row's own group."""
+        r, c, d = self.near_cells(self.projections(X), max_sd)
+        g = self.group_base[c]
+        keep = (d > 0) & self.halo_ok[c] & (g != own[r])
+        r, c, d, g = r[keep], c[keep], d[keep], g[keep]
+        hb = np.minimum((d * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
+        return r, c, g, hb
+
+    def members(self, X: np.ndarray):
+        """(row, group, is_halo) of every k-NN index a row of ``X`` belongs to: its own group
+        (``is_halo`` false) and the halo of every group whose cell is near enough."""
+        own = self.assign(X)
+        n = X.shape[0]
+        if not self.has_halo:
+            return np.arange(n), own, np.zeros(n, dtype=bool)
+        # only cells as far as the widest halo (plus a bin, so rounding cannot drop a row) matter
+        reach = min(HALO_MAX_SD, (int(self.halo_bins.max()) + 1) * HALO_MAX_SD / HALO_BINS)
+        r, c, g, hb = self._halo_entries(X, own, reach)
+        keep = hb < self.halo_bins[c]
+        r, g = r[keep], g[keep]
+        return (np.concatenate([np.arange(n), r]), np.concatenate([own, g]),
+                np.concatenate([np.zeros(n, dtype=bool), np.ones(len(r), dtype=bool)]))
 
     def assign(self, X: np.ndarray) -> np.ndarray:
         """Group id of every row of ``X`` (an (n, d) float64 matrix of this class)."""
@@ -199,9 +273,50 @@ def _principal_axes(cov):
     return w, (v * sign).T
 
 
-def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int):
+def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo: float = 0.0):
     """Passes over ``cdf`` (one class, feature columns ``xcols``, ideally cached) -> GroupModel
-    and the exact row count of every group."""
+    and the exact row count of every group (``model.index_rows``: with its halo)."""
+    model, sizes = _build_cells(cdf, xcols, n_rows, k, max_group_rows, halo)
+    model.index_rows = dict(sizes)
+    if halo > 0 and model.n_groups > 1 and model.splits:
+        _plan_halo(cdf, xcols, model, sizes, max_group_rows)
+    return model, sizes
+
+
+def _plan_halo(cdf, xcols, model, sizes, max_group_rows):
+    """One pass: per cell, a histogram of the box distances of other groups' rows near it; each
+    cell's halo is the widest run of bins that keeps its group's index within max_group_rows."""
+    n_cells = len(model.group_base)
+
+    def part(batches):
+        acc = np.zeros(n_cells * HALO_BINS, dtype=np.int64)
+        for pdf in batches:
+            X = _matrix(pdf, xcols)
+            if not len(X):
+                continue
+            _, c, _, hb = model._halo_entries(X, model.assign(X))
+            acc += np.bincount(c * HALO_BINS + hb, minlength=acc.size)
+        nz = np.flatnonzero(acc)  # one row per partition, only the non-empty bins
+        yield pd.DataFrame({"key": nz, "n": acc[nz]})
+
+    rows = cdf.mapInPandas(part, "key long, n long").groupBy("key").agg(F.sum("n").alias("n")).collect()
+    hist = np.zeros(n_cells * HALO_BINS, dtype=np.int64)
+    for r in rows:
+        hist[int(r["key"])] = int(r["n"])
+    hist = hist.reshape(n_cells, HALO_BINS)
+    model.halo_bins = np.zeros(n_cells, dtype=np.int64)
+    for c in range(n_cells):
+        g = int(model.group_base[c])
+        if not model.halo_ok[c] or not hist[c].any():
+            continue
+        cum = np.cumsum(hist[c])
+        room = max_group_rows - sizes[g]
+        b = int(np.searchsorted(cum, room, side="right"))  # bins whose cumulative count fits
+        model.halo_bins[c] = b
+        model.index_rows[g] = sizes[g] + (int(cum[b - 1]) if b > 0 else 0)
+
+
+def _build_cells(cdf, xcols, n_rows, k, max_group_rows, halo):
     d = len(xcols)
     aggs = [F.min(c).alias(f"lo{i}") for i, c in enumerate(xcols)] + \
            [F.max(c).alias(f"hi{i}") for i, c in enumerate(xcols)]
@@ -210,7 +325,7 @@ def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int):
     hi = np.array([r[f"hi{i}"] for i in range(d)], dtype=np.float64)
     rng = hi - lo
     inv = np.divide(1.0, rng, out=np.zeros(d), where=rng > 0)
-    target = max(2 * (k + 1), int(max_group_rows * FILL))
+    target = max(2 * (k + 1), int(max_group_rows * (1.0 - halo) * FILL))
     n_cells = max(2, math.ceil(n_rows / target))
 
     cov, _mean_scaled = _exact_cov(cdf, xcols, lo, inv, n_rows)
@@ -229,6 +344,7 @@ def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int):
     centre = axes[:len(splits)] @ m1
     plo, phi = centre - SPAN_SD * sd, centre + SPAN_SD * sd
     model.plo = plo
+    model.psd = sd
     model.pscale = np.zeros(len(splits))
     n_parent = 1
     for l, g in enumerate(splits):
@@ -314,6 +430,8 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
             base[c] = base[owner[c]]
             mult[c] = mult[owner[c]]
         model.group_base, model.group_mult, model.n_groups = base, mult, max(nxt, 1)
+        # cells that may take a halo: non-empty, owning their group, not hash-split
+        model.halo_ok = (owner == np.arange(n_cells)) & (sizes > 0) & (mult == 1)
         if (mult == 1).all():
             return model, {int(base[c]): int(sizes[c]) for c in range(n_cells) if owner[c] == c and sizes[c] > 0}
         counts = group_counts(cdf, xcols, model)

@@ -82,11 +82,12 @@ def plan_parts(groups: dict, width: int, cores: int) -> dict:
     holds the whole group as the index, searches neighbours of its own base rows only), so parts
     divide the dominant cost instead of repeating it. Parts go to groups in proportion to their
     share of all pairs, aiming at two tasks per core (a balanced tail), and never fewer than
-    the output size needs (``parts_for``). ``groups``: {(ci, g): (rows, n_new)}."""
-    pairs = {key: float(r) ** 2 for key, (r, _) in groups.items()}
+    the output size needs (``parts_for``). ``groups``: {(ci, g): (rows, n_new)} or
+    {(ci, g): (rows, n_new, index rows)} when the index holds a halo (pairs: rows x index rows)."""
+    pairs = {key: float(v[0]) * float(v[2] if len(v) > 2 else v[0]) for key, v in groups.items()}
     total = sum(pairs.values())
     out = {}
-    for key, (rows, n_new) in groups.items():
+    for key, (rows, n_new, *_) in groups.items():
         p = parts_for(n_new, width)
         if total >= SPLIT_PAIRS and pairs[key] > 0:
             p = max(p, math.ceil(2 * cores * pairs[key] / total))
@@ -95,15 +96,17 @@ def plan_parts(groups: dict, width: int, cores: int) -> dict:
 
 
 def generate_chunks(X: np.ndarray, n_new: int, k: int, rs: np.random.RandomState, part: int = 0,
-                    parts: int = 1, parity: bool = True, chunk_rows: int | None = None):
+                    parts: int = 1, parity: bool = True, chunk_rows: int | None = None,
+                    n_base: int | None = None):
     """Yield, in chunks, the new rows of a group whose base rows lie in ``part``'s rows
     (:func:`part_bounds`). The whole draw is made first (one ``randint`` and one ``uniform`` call,
     as imbalanced-learn makes it) by every part; each part keeps its base rows' draws in draw order
     and searches neighbours for its own rows only. With one part this is imbalanced-learn's output
     in its order; the parts together give the same rows. ``parity`` (a class in one group) uses
     imbalanced-learn's own neighbour search up to ``PARITY_SEARCH_ROWS`` rows; larger groups use
-    the faster exact search for large high-dimensional groups."""
-    n = X.shape[0]
+    the faster exact search for large high-dimensional groups. ``n_base``: the first ``n_base``
+    rows of ``X`` are the group's own (base) rows, the rest its halo, searched but never drawn."""
+    n = X.shape[0] if n_base is None else n_base
     rows, cols, steps = _kernel.draw_indices(n, k, n_new, rs)
     lo, hi = part_bounds(n, part, parts)
     if parts > 1:
@@ -111,7 +114,7 @@ def generate_chunks(X: np.ndarray, n_new: int, k: int, rs: np.random.RandomState
         rows, cols, steps = rows[sel], cols[sel], steps[sel]
     if len(rows) == 0:
         return
-    search = _kernel.neighbours if parity and n <= PARITY_SEARCH_ROWS else _kernel.group_neighbours
+    search = _kernel.neighbours if parity and X.shape[0] <= PARITY_SEARCH_ROWS else _kernel.group_neighbours
     nn = search(X, k, lo, hi)
     nbr = nn[rows - lo, cols]
     step = chunk_rows or max(1, OUT_VALUES // max(X.shape[1], 1))
@@ -120,9 +123,9 @@ def generate_chunks(X: np.ndarray, n_new: int, k: int, rs: np.random.RandomState
         yield _kernel.interpolate(X, _kernel.Draw(rows[sl], nbr[sl], steps[sl], nn))
 
 
-def generate_part(X, n_new, k, rs, part=0, parts=1, parity=True) -> np.ndarray:
+def generate_part(X, n_new, k, rs, part=0, parts=1, parity=True, n_base=None) -> np.ndarray:
     """All rows of :func:`generate_chunks` as one array (tests, small groups)."""
-    out = list(generate_chunks(X, n_new, k, rs, part, parts, parity))
+    out = list(generate_chunks(X, n_new, k, rs, part, parts, parity, n_base=n_base))
     return np.vstack(out) if out else np.empty((0, X.shape[1]))
 
 
@@ -138,6 +141,12 @@ class SMOTE(BaseSampler):
     vector column (the output keeps that form). ``order_col``: a column whose ascending order is
     the row order imbalanced-learn would see (for parity); otherwise the feature values order the
     rows. Classes split into groups are cached; call :meth:`release` once the output is written.
+
+    ``max_group_rows`` bounds the rows of one k-NN index (the memory of one task and, with the
+    class's rows, the k-NN cost). A larger class is cut into groups and ``halo`` (0 to 1) is the
+    share of each index given to rows of neighbouring groups (see :mod:`.grouping`): 0 cuts the
+    class into the fewest groups; the default 0.6 cuts smaller groups and finds most of the
+    neighbours the cuts separate, for ~1/3 more k-NN work on 20-dimensional data.
     """
 
     _sampling_type = OVER
@@ -145,15 +154,17 @@ class SMOTE(BaseSampler):
 
     def __init__(self, label_col="label", features=None, sampling_strategy="auto", k_neighbors=5,
                  random_state=42, max_group_rows=100_000, id_cols=(), order_col=None,
-                 weight_col="weight", recall_sample=200):
+                 weight_col="weight", recall_sample=200, halo=0.6):
         super().__init__(label_col=label_col, features=features, sampling_strategy=sampling_strategy,
                          random_state=random_state, id_cols=id_cols, weight_col=weight_col,
                          order_col=order_col, max_group_rows=max_group_rows)
         self.k_neighbors = k_neighbors
         self.recall_sample = recall_sample
+        self.halo = halo
 
     def get_params(self) -> dict:
-        return {**super().get_params(), "k_neighbors": self.k_neighbors, "recall_sample": self.recall_sample}
+        return {**super().get_params(), "k_neighbors": self.k_neighbors, "recall_sample": self.recall_sample,
+                "halo": self.halo}
 
     def _check_params(self):
         super()._check_params()
@@ -166,6 +177,10 @@ class SMOTE(BaseSampler):
         r = self.recall_sample
         if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
             raise ConfigError(f"recall_sample must be an integer >= 0, got {r!r}")
+        h = self.halo
+        if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) or not 0 <= h < 1:
+            raise ConfigError(f"halo must be a number in [0, 1) (the share of a k-NN index given to "
+                              f"neighbouring groups' rows), got {h!r}")
 
     # -- the counting pass also checks every feature value ----------------------------------------
 
@@ -264,23 +279,27 @@ class SMOTE(BaseSampler):
             recall[c] = {"recall_at_k": 1.0, "k": k, "sample_rows": 0,
                          "note": "one group: every row's neighbours are its exact neighbours"}
         if single:
-            inputs.append(project(df.where(label.isin(single))).withColumn("_g", F.lit(0).cast("long")))
+            inputs.append(project(df.where(label.isin(single))).withColumn("_g", F.lit(0).cast("long"))
+                          .withColumn("_h", F.lit(False)))
         for c in targets:
             if c in single:
                 continue
             with self.timings_.step(spark, f"group class {c!r}"):
                 cdf = project(df.where(label == F.lit(c))).persist(StorageLevel.MEMORY_AND_DISK)
                 self._cached.append(cdf)
-                model, sizes = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows)
+                model, sizes = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows, float(self.halo))
             self.group_models_[c] = model
             gids = sorted(sizes)
             probs = np.array([sizes[g] for g in gids], dtype=np.float64)
             rng = np.random.default_rng([seed, class_key(c)])
             drawn = rng.multinomial(targets[c], probs / probs.sum())
             alloc = {g: int(n) for g, n in zip(gids, drawn) if n > 0}
-            plans[idx[c]] = {"key": class_key(c), "single": False, "alloc": alloc, "rows": dict(sizes)}
+            plans[idx[c]] = {"key": class_key(c), "single": False, "alloc": alloc, "rows": dict(sizes),
+                             "index": dict(model.index_rows)}
             groups[c] = {"groups": len(sizes), "rows_min": min(sizes.values()), "rows_max": max(sizes.values()),
-                         "axes_cuts": list(model.splits)}
+                         "axes_cuts": list(model.splits), "halo": float(self.halo),
+                         "index_rows_max": max(model.index_rows.values()),
+                         "halo_rows": int(sum(model.index_rows.values()) - sum(sizes.values()))}
             if self.recall_sample:
                 with self.timings_.step(spark, f"neighbour recall class {c!r}"):
                     recall[c] = neighbour_recall(cdf, xcols, model, k, int(self.recall_sample), seed)
@@ -293,7 +312,8 @@ class SMOTE(BaseSampler):
         kin = inputs[0]
         for other in inputs[1:]:
             kin = kin.unionByName(other)
-        parts = plan_parts({(ci, g): (p["rows"][g], n) for ci, p in plans.items() for g, n in p["alloc"].items()},
+        parts = plan_parts({(ci, g): (p["rows"][g], n, p.get("index", p["rows"])[g])
+                            for ci, p in plans.items() for g, n in p["alloc"].items()},
                            d, spark.sparkContext.defaultParallelism)
         self.kernel_tasks_ = sum(parts.values())
         big = {key: p for key, p in parts.items() if p > 1}
@@ -319,15 +339,17 @@ class SMOTE(BaseSampler):
 
 
 def _assign_groups(cdf, xcols, model, keep: set):
-    """``cdf`` with its group id ``_g``; rows of groups that make no new row are dropped."""
+    """``cdf`` with its group id ``_g`` and ``_h`` (a halo row of that group's index); a row is
+    there once per index it belongs to. Rows of groups that make no new row are dropped."""
     keep = np.array(sorted(keep), dtype=np.int64)
-    schema = T.StructType(list(cdf.schema.fields) + [T.StructField("_g", T.LongType())])
+    schema = T.StructType(list(cdf.schema.fields) + [T.StructField("_g", T.LongType()),
+                                                     T.StructField("_h", T.BooleanType())])
 
     def part(batches):
         for pdf in batches:
-            g = model.assign(pdf[xcols].to_numpy(dtype=np.float64))
+            r, g, h = model.members(pdf[xcols].to_numpy(dtype=np.float64))
             m = np.isin(g, keep)
-            yield pdf[m].assign(_g=g[m])
+            yield pdf.iloc[r[m]].reset_index(drop=True).assign(_g=g[m], _h=h[m])
 
     return cdf.mapInPandas(part, schema)
 
@@ -342,11 +364,15 @@ def _make_kernel(plans, parts, xcols, order, k, seed):
         pdf = pd.concat(list(batches), ignore_index=True)
         if n_new == 0 or len(pdf) == 0:
             return
-        pdf = canonical_order(pdf, xcols, order)
+        # base rows first, then the halo (each in canonical order): only base rows are drawn
+        halo = pdf["_h"].to_numpy(dtype=bool)
+        n_base = int((~halo).sum())
+        pdf = pd.concat([canonical_order(pdf[~halo], xcols, order), canonical_order(pdf[halo], xcols, order)],
+                        ignore_index=True)
         X = pdf[xcols].to_numpy(dtype=np.float64)
         del pdf
         rs = _kernel.group_random_state(seed, plan["key"], None if plan["single"] else g)
-        for X_new in generate_chunks(X, n_new, k, rs, p, parts[(ci, g)], parity=plan["single"]):
+        for X_new in generate_chunks(X, n_new, k, rs, p, parts[(ci, g)], parity=plan["single"], n_base=n_base):
             out = pd.DataFrame(X_new, columns=xcols)
             out.insert(0, "_c", np.int32(ci))
             yield out
