@@ -50,6 +50,8 @@ def test_smote_job_writes_data_and_summary_and_is_deterministic_across_masters(s
     assert summary["counts_before"] == {"0": 300, "1": 60} and summary["counts_after"] == {"0": 300, "1": 300}
     assert summary["sampling_strategy_"] == {"1": 240}
     assert summary["groups"]["1"]["groups"] >= 3 and summary["groups"]["1"]["rows_max"] <= 25
+    assert summary["groups"]["1"]["index_rows_max"] <= 25 and summary["groups"]["1"]["halo_rows"] > 0
+    assert summary["params"]["halo"] == 0.6
     rec = summary["neighbour_recall"]["1"]
     assert rec["sample_rows"] == 50 and 0 < rec["recall_at_k"] <= 1
     assert summary["params"]["k_neighbors"] == 4 and summary["params"]["random_state"] == 9
@@ -86,6 +88,7 @@ BAD = [
     ("good", ["--method", "adasyn"], "unknown --method 'adasyn'; use one of smote, random_over, random_under"),
     ("good", ["--method", "smote", "--sampling-strategy", "most"], "unknown --sampling-strategy 'most'"),
     ("empty", ["--method", "random_over"], "has no rows|no rows; nothing to resample"),
+    ("good", ["--method", "smote", "--halo", "1.5"], "halo must be a number in \\[0, 1\\)"),
 ]
 
 

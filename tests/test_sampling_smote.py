@@ -199,6 +199,9 @@ def test_params_checked_at_fit_time(spark):
     df = spark.createDataFrame([(0, 1.0), (1, 2.0)], "label long, a double")
     with pytest.raises(ConfigError, match="max_group_rows \\(4\\) must be at least k_neighbors \\+ 1 \\(6\\)"):
         SMOTE(max_group_rows=4).fit_resample(df)
+    for bad in (1.0, -0.1, "0.5", True):
+        with pytest.raises(ConfigError, match="halo must be a number in \\[0, 1\\)"):
+            SMOTE(halo=bad).fit_resample(df)
 
 
 def test_a_group_shared_out_over_query_parts_gives_the_same_rows(spark, monkeypatch):

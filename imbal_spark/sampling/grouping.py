@@ -6,11 +6,12 @@ and so on, with more cuts along the axes of larger spread (``g_l`` proportional 
 standard deviation), until there are enough cells. Rows of a cell are close along the
 high-variance directions, so most of a row's nearest neighbours share its cell.
 
-Everything is computed by Spark passes over the (cached) class rows that return only small
-aggregates: exact feature ranges, an exact integer covariance, exact projection ranges, and one
-histogram of projection bins per level (cells x bins counts). Cut points come from integer
-counts, and every per-row computation is elementwise numpy, so the groups of a row depend only
-on the class's rows, never on partitioning or task order.
+The principal axes and the cut points come from a sample of the class chosen by a hash of each
+row's values (about 65k rows whatever the class size, as Spark's RangePartitioner samples for a
+sort), so they depend only on the class's rows, never on partitioning or task order; one Spark
+pass then counts every cell's rows exactly (and the halo histogram below), returning only those
+counters. Every per-row computation is elementwise numpy, so a row's cell never depends on the
+batch it arrives in.
 
 Cells smaller than ``k + 1`` rows are merged into the previous (or next) cell; a cell still larger
 than ``max_group_rows`` (heavy ties along every axis) is split by a hash of its rows.
@@ -21,7 +22,8 @@ largest distance, over the cut axes, from the row's projection to the cell's ran
 deviations of that axis) is below a per-cell width. Halo rows are only searched, never base rows,
 so they give no new rows of their own. With ``halo = h`` the cells are cut to about ``(1 - h)`` of
 ``max_group_rows`` and each cell's width is the widest (in steps of ``HALO_MAX_SD / HALO_BINS``)
-that keeps its index within ``max_group_rows``, from one histogram pass of box distances. The
+that keeps its index within ``max_group_rows``, from a histogram of box distances made by the
+counting pass. The
 index of every task is bounded by ``max_group_rows`` and the k-NN cost by ``rows x max_group_rows``,
 linear in the class, while many more of a row's neighbours are found than by cells alone.
 """
@@ -35,8 +37,6 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-#: Features are scaled to [0, 1] and quantised to 2**-Q for the exact integer covariance.
-Q_BITS = 20
 #: Cells are cut to about this fraction of max_group_rows, leaving room for uneven cuts.
 FILL = 0.75
 #: Most bins per projection histogram; fewer when there are many cells, to bound what is collected.
@@ -67,6 +67,7 @@ class GroupModel:
     psd: np.ndarray = None  # (L,) standard deviation of each projection
     halo_bins: np.ndarray = None  # (n_cells,) halo of a cell: box distance bin < this (0 = none)
     halo_ok: np.ndarray = None  # (n_cells,) cells that may take a halo (own their group, no hash split)
+    merged: bool = False  # some non-empty cell joined another cell's group
 
     @property
     def levels(self) -> int:
@@ -229,40 +230,6 @@ def _matrix(pdf, xcols):
     return pdf[xcols].to_numpy(dtype=np.float64)
 
 
-def _exact_cov(cdf, xcols, lo, inv, n):
-    """Covariance of the scaled, quantised rows from exact integer sums (order-independent)."""
-    d = len(xcols)
-    scale = float(1 << Q_BITS)
-
-    def part(batches):
-        # One row per partition (not per batch): what reaches the driver does not grow with the
-        # class. Chunk sums stay in int64 (2**40 * 2**16 is far below overflow); the running
-        # partition sums are Python ints (exact), summed into int64 arrays only per chunk.
-        n, t1, t2 = 0, [0] * d, [0] * (d * d)
-        for pdf in batches:
-            X = _matrix(pdf, xcols)
-            for s in range(0, len(X), 1 << 16):
-                q = np.floor((X[s:s + (1 << 16)] - lo) * inv * scale).astype(np.int64)
-                n += len(q)
-                t1 = [a + b for a, b in zip(t1, q.sum(axis=0).tolist())]
-                t2 = [a + b for a, b in zip(t2, (q.T @ q).ravel().tolist())]
-                if n >= 1 << 22:  # a long holds 2**40 per value times 2**23 rows: flush well before
-                    yield pd.DataFrame({"n": [n], "s1": [t1], "s2": [t2]})
-                    n, t1, t2 = 0, [0] * d, [0] * (d * d)
-        if n:
-            yield pd.DataFrame({"n": [n], "s1": [t1], "s2": [t2]})
-
-    rows = cdf.mapInPandas(part, "n long, s1 array<long>, s2 array<long>").collect()  # <= partitions
-    s1 = [0] * d
-    s2 = [0] * (d * d)
-    for r in rows:  # Python ints: exact, whatever the order of the partial sums
-        s1 = [a + b for a, b in zip(s1, r["s1"])]
-        s2 = [a + b for a, b in zip(s2, r["s2"])]
-    m1 = np.array([v / n for v in s1]) / scale
-    m2 = np.array([v / n for v in s2]).reshape(d, d) / scale**2
-    return m2 - np.outer(m1, m1), m1
-
-
 def _principal_axes(cov):
     w, v = np.linalg.eigh(cov)
     order = np.argsort(-w, kind="stable")
@@ -273,37 +240,163 @@ def _principal_axes(cov):
     return w, (v * sign).T
 
 
-def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo: float = 0.0):
-    """Passes over ``cdf`` (one class, feature columns ``xcols``, ideally cached) -> GroupModel
-    and the exact row count of every group (``model.index_rows``: with its halo)."""
-    model, sizes = _build_cells(cdf, xcols, n_rows, k, max_group_rows, halo)
+#: Rows of the class sample the cuts are computed from (more for classes of many cells).
+SAMPLE_ROWS = 1 << 16
+MAX_SAMPLE_ROWS = 1 << 17
+SAMPLE_ROWS_PER_CELL = 64
+
+
+def sample_hash(seed: int, xcols):
+    """The hash a class's rows are sampled (and the recall sample chosen) by: a function of the
+    row's values only, so the sample never depends on partitioning or task order."""
+    return F.xxhash64(F.lit(seed), *[F.col(c) for c in xcols])
+
+
+def class_sample(cdf, xcols, n_rows: int, seed: int, rows: int = SAMPLE_ROWS) -> np.ndarray:
+    """About ``rows`` rows of the class chosen by :func:`sample_hash` (below a threshold), sorted by
+    (hash, values): a deterministic sample whatever the partitioning. Bounded whatever the class
+    size, as Spark's own RangePartitioner bounds the sample it collects for a sort; this pass is
+    also the one that fills the class cache."""
+    h = sample_hash(seed, xcols)
+    q = cdf.select(h.alias("_hash"), *xcols)
+    frac = min(1.0, rows / max(n_rows, 1))
+    if frac < 1.0:
+        q = q.where(F.col("_hash") < F.lit(int(-(2 ** 63) + frac * 2.0 ** 64)))
+    pdf = q.toPandas()  # <= ~rows rows (a bounded sample, never the class)
+    pdf = pdf.sort_values(["_hash", *xcols], kind="mergesort", ignore_index=True)
+    return pdf[xcols].to_numpy(dtype=np.float64)
+
+
+def cells_wanted(n_rows: int, k: int, max_group_rows: int, halo: float) -> int:
+    target = max(2 * (k + 1), int(max_group_rows * (1.0 - halo) * FILL))
+    return max(2, math.ceil(n_rows / target))
+
+
+def sample_size(n_cells: int) -> int:
+    return int(min(MAX_SAMPLE_ROWS, max(SAMPLE_ROWS, SAMPLE_ROWS_PER_CELL * n_cells)))
+
+
+def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo: float = 0.0,
+                      sample: np.ndarray | None = None, seed: int = 0):
+    """GroupModel of one class (``cdf``: feature columns ``xcols``, ideally cached) and the exact
+    row count of every group (``model.index_rows``: with its halo).
+
+    The cut directions and cut points come from a deterministic sample of the class (``sample``,
+    or :func:`class_sample` with ``seed``); one pass over the class then counts every cell's rows
+    exactly and, with a halo, the histogram of box distances that sizes each cell's halo. Two
+    passes in all (plus the sample's), whatever the number of cut levels."""
+    n_cells = cells_wanted(n_rows, k, max_group_rows, halo)
+    if sample is None:
+        sample = class_sample(cdf, xcols, n_rows, seed, sample_size(n_cells))
+    model = _cells_from_sample(sample, n_cells)
+    if not model.splits:  # every sampled row identical: only hashing can split
+        model.group_base = np.zeros(1, dtype=np.int64)
+        model.group_mult = np.ones(1, dtype=np.int64)
+        model, sizes = _finish(cdf, xcols, model, np.array([n_rows]), k, max_group_rows)
+        model.index_rows = dict(sizes)
+        return model, sizes
+    counts, hist = _count_cells(cdf, xcols, model, with_halo=halo > 0)
+    model, sizes = _finish(cdf, xcols, model, counts, k, max_group_rows)
     model.index_rows = dict(sizes)
-    if halo > 0 and model.n_groups > 1 and model.splits:
-        _plan_halo(cdf, xcols, model, sizes, max_group_rows)
+    if halo > 0 and model.n_groups > 1:
+        exact = not model.merged and (model.group_mult == 1).all()
+        _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist if exact else None)
     return model, sizes
 
 
-def _plan_halo(cdf, xcols, model, sizes, max_group_rows):
-    """One pass: per cell, a histogram of the box distances of other groups' rows near it; each
-    cell's halo is the widest run of bins that keeps its group's index within max_group_rows."""
-    n_cells = len(model.group_base)
+def _cells_from_sample(S: np.ndarray, n_cells: int) -> GroupModel:
+    """Scaling, principal axes, cells per axis and cut points of a GroupModel from the sample."""
+    d = S.shape[1]
+    lo, hi = S.min(axis=0), S.max(axis=0)
+    rng = hi - lo
+    inv = np.divide(1.0, rng, out=np.zeros(d), where=rng > 0)
+    Z = (S - lo) * inv
+    mean = Z.mean(axis=0)
+    cov = (Z - mean).T @ (Z - mean) / max(len(Z), 1)
+    w, axes = _principal_axes(cov)
+    splits = choose_splits(w, n_cells) if len(S) > 1 else []
+    model = GroupModel(lo=lo, inv=inv, dirs=axes[:len(splits)], splits=splits)
+    if not splits:
+        return model
+    # Bins span mean +- SPAN_SD standard deviations of each projection; rows beyond fall into the
+    # end bins.
+    sd = np.sqrt(np.clip(w[:len(splits)], 0, None))
+    centre = axes[:len(splits)] @ mean
+    plo, phi = centre - SPAN_SD * sd, centre + SPAN_SD * sd
+    model.plo = plo
+    model.psd = sd
+    model.pscale = np.zeros(len(splits))
+    P = model.projections(S)
+    n_parent = 1
+    for l, g in enumerate(splits):
+        bins = int(max(64, min(MAX_BINS, MAX_HIST_ROWS // n_parent)))
+        model.bins.append(bins)
+        width = phi[l] - plo[l]
+        model.pscale[l] = bins / width if width > 0 else 0.0
+        cell = model.cells(S, upto=l, P=P)
+        key = cell * bins + model.bin_of(P, l)
+        u, c = np.unique(key, return_counts=True)
+        cuts = np.zeros((n_parent, g - 1), dtype=np.int64)
+        for parent in np.unique(u // bins):
+            m = (u // bins) == parent
+            cuts[parent] = cuts_from_counts(u[m] % bins, c[m], g)
+        model.cuts.append(cuts)
+        n_parent *= g
+    return model
+
+
+def _count_cells(cdf, xcols, model, with_halo: bool):
+    """One pass: the exact row count of every final cell and, ``with_halo``, the histogram (cells x
+    HALO_BINS) of the box distances of other cells' rows within HALO_MAX_SD of each cell."""
+    n_cells = int(np.prod(model.splits))
+    size = n_cells * (1 + (HALO_BINS if with_halo else 0))
 
     def part(batches):
-        acc = np.zeros(n_cells * HALO_BINS, dtype=np.int64)
+        acc = np.zeros(size, dtype=np.int64)
         for pdf in batches:
             X = _matrix(pdf, xcols)
             if not len(X):
                 continue
-            _, c, _, hb = model._halo_entries(X, model.assign(X))
-            acc += np.bincount(c * HALO_BINS + hb, minlength=acc.size)
-        nz = np.flatnonzero(acc)  # one row per partition, only the non-empty bins
+            P = model.projections(X)
+            acc[:n_cells] += np.bincount(model.cells(X, P=P), minlength=n_cells)
+            if with_halo:
+                _, c, dist = model.near_cells(P, HALO_MAX_SD)
+                far = dist > 0
+                hb = np.minimum((dist[far] * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
+                acc[n_cells:] += np.bincount(c[far] * HALO_BINS + hb, minlength=n_cells * HALO_BINS)
+        nz = np.flatnonzero(acc)  # one row per partition, its non-empty counters only
         yield pd.DataFrame({"key": nz, "n": acc[nz]})
 
     rows = cdf.mapInPandas(part, "key long, n long").groupBy("key").agg(F.sum("n").alias("n")).collect()
-    hist = np.zeros(n_cells * HALO_BINS, dtype=np.int64)
+    acc = np.zeros(size, dtype=np.int64)
     for r in rows:
-        hist[int(r["key"])] = int(r["n"])
-    hist = hist.reshape(n_cells, HALO_BINS)
+        acc[int(r["key"])] = int(r["n"])
+    hist = acc[n_cells:].reshape(n_cells, HALO_BINS) if with_halo else None
+    return acc[:n_cells], hist
+
+
+def _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist=None):
+    """Each cell's halo: the widest run of box-distance bins that keeps its group's index within
+    max_group_rows. ``hist`` (cells x bins, from :func:`_count_cells`) is exact when no cells were
+    merged or hash-split; otherwise one more pass counts the halo candidates of the final groups."""
+    n_cells = len(model.group_base)
+    if hist is None:
+        def part(batches):
+            acc = np.zeros(n_cells * HALO_BINS, dtype=np.int64)
+            for pdf in batches:
+                X = _matrix(pdf, xcols)
+                if not len(X):
+                    continue
+                _, c, _, hb = model._halo_entries(X, model.assign(X))
+                acc += np.bincount(c * HALO_BINS + hb, minlength=acc.size)
+            nz = np.flatnonzero(acc)
+            yield pd.DataFrame({"key": nz, "n": acc[nz]})
+
+        rows = cdf.mapInPandas(part, "key long, n long").groupBy("key").agg(F.sum("n").alias("n")).collect()
+        hist = np.zeros(n_cells * HALO_BINS, dtype=np.int64)
+        for r in rows:
+            hist[int(r["key"])] = int(r["n"])
+        hist = hist.reshape(n_cells, HALO_BINS)
     model.halo_bins = np.zeros(n_cells, dtype=np.int64)
     for c in range(n_cells):
         g = int(model.group_base[c])
@@ -316,88 +409,12 @@ def _plan_halo(cdf, xcols, model, sizes, max_group_rows):
         model.index_rows[g] = sizes[g] + (int(cum[b - 1]) if b > 0 else 0)
 
 
-def _build_cells(cdf, xcols, n_rows, k, max_group_rows, halo):
-    d = len(xcols)
-    aggs = [F.min(c).alias(f"lo{i}") for i, c in enumerate(xcols)] + \
-           [F.max(c).alias(f"hi{i}") for i, c in enumerate(xcols)]
-    r = cdf.agg(*aggs).collect()[0]
-    lo = np.array([r[f"lo{i}"] for i in range(d)], dtype=np.float64)
-    hi = np.array([r[f"hi{i}"] for i in range(d)], dtype=np.float64)
-    rng = hi - lo
-    inv = np.divide(1.0, rng, out=np.zeros(d), where=rng > 0)
-    target = max(2 * (k + 1), int(max_group_rows * (1.0 - halo) * FILL))
-    n_cells = max(2, math.ceil(n_rows / target))
-
-    cov, _mean_scaled = _exact_cov(cdf, xcols, lo, inv, n_rows)
-    w, axes = _principal_axes(cov)
-    splits = choose_splits(w, n_cells)
-    model = GroupModel(lo=lo, inv=inv, dirs=axes[:len(splits)], splits=splits)
-    if not splits:  # every row identical: only hashing can split
-        model.group_base = np.zeros(1, dtype=np.int64)
-        model.group_mult = np.ones(1, dtype=np.int64)
-        return _finish(cdf, xcols, model, np.array([n_rows]), k, max_group_rows)
-
-    # Bins span mean +- SPAN_SD standard deviations of each projection (known exactly from the
-    # covariance, so no pass is needed); the rare rows beyond fall into the end bins.
-    m1 = _mean_scaled
-    sd = np.sqrt(np.clip(w[:len(splits)], 0, None))
-    centre = axes[:len(splits)] @ m1
-    plo, phi = centre - SPAN_SD * sd, centre + SPAN_SD * sd
-    model.plo = plo
-    model.psd = sd
-    model.pscale = np.zeros(len(splits))
-    n_parent = 1
-    for l, g in enumerate(splits):
-        bins = int(max(64, min(MAX_BINS, MAX_HIST_ROWS // n_parent)))
-        model.bins.append(bins)
-        width = phi[l] - plo[l]
-        model.pscale[l] = bins / width if width > 0 else 0.0
-        hist = _histogram(cdf, xcols, model, l)
-        cuts = np.zeros((n_parent, g - 1), dtype=np.int64)
-        sizes = np.zeros(n_parent * g, dtype=np.int64)
-        for cell, (b, c) in hist.items():
-            cuts[cell] = cuts_from_counts(b, c, g)
-            part = (b[:, None] >= cuts[cell]).sum(axis=1) if g > 1 else np.zeros(len(b), np.int64)
-            np.add.at(sizes, cell * g + part, c)
-        model.cuts.append(cuts)
-        n_parent *= g
-    return _finish(cdf, xcols, model, sizes, k, max_group_rows)
-
-
-def _histogram(cdf, xcols, model, level):
-    """{parent cell: (sorted bins, counts)} of the projection on axis ``level``."""
-
-    def part(batches):
-        for pdf in batches:
-            X = _matrix(pdf, xcols)
-            if not len(X):
-                continue
-            P = model.projections(X)
-            cell = model.cells(X, upto=level, P=P)
-            b = model.bin_of(P, level)
-            key = cell * model.bins[level] + b
-            u, c = np.unique(key, return_counts=True)
-            yield pd.DataFrame({"key": u, "n": c})
-
-    rows = (cdf.mapInPandas(part, "key long, n long").groupBy("key").agg(F.sum("n").alias("n"))
-            .collect())
-    keys = np.array([r["key"] for r in rows], dtype=np.int64)
-    counts = np.array([r["n"] for r in rows], dtype=np.int64)
-    order = np.argsort(keys)
-    keys, counts = keys[order], counts[order]
-    cells = keys // model.bins[level]
-    out = {}
-    for cell in np.unique(cells):
-        m = cells == cell
-        out[int(cell)] = (keys[m] % model.bins[level], counts[m])
-    return out
-
-
 def _finish(cdf, xcols, model, sizes, k, max_group_rows):
     """Number the final cells as groups: merge cells of fewer than k+1 rows into a neighbour,
     hash-split cells above max_group_rows. Returns (model, {group: rows})."""
     n_cells = len(sizes)
-    sizes = sizes.astype(np.int64).copy()
+    sizes_in = np.asarray(sizes, dtype=np.int64)
+    sizes = sizes_in.copy()
     owner = np.arange(n_cells)  # cell whose group a cell joins
     nonempty = [c for c in range(n_cells) if sizes[c] > 0]
     for c in nonempty:
@@ -432,6 +449,7 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
         model.group_base, model.group_mult, model.n_groups = base, mult, max(nxt, 1)
         # cells that may take a halo: non-empty, owning their group, not hash-split
         model.halo_ok = (owner == np.arange(n_cells)) & (sizes > 0) & (mult == 1)
+        model.merged = bool(((owner != np.arange(n_cells)) & (sizes_in > 0)).any())
         if (mult == 1).all():
             return model, {int(base[c]): int(sizes[c]) for c in range(n_cells) if owner[c] == c and sizes[c] > 0}
         counts = group_counts(cdf, xcols, model)

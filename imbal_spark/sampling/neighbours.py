@@ -59,12 +59,17 @@ def recall_from_candidates(sid, dist, hit, k) -> float:
     return total / n if n else float("nan")
 
 
-def neighbour_recall(cdf, xcols, model, k: int, sample_rows: int, seed: int) -> dict:
+def neighbour_recall(cdf, xcols, model, k: int, sample_rows: int, seed: int, sample=None) -> dict:
     """recall@k of the grouping ``model`` for the class rows ``cdf`` (columns ``xcols``): the share
-    of a sample row's exact k nearest neighbours that its group's k-NN index (halo included) holds."""
-    order = [F.xxhash64(F.lit(seed), *[F.col(c) for c in xcols])] + [F.col(c) for c in xcols]
-    sample = cdf.select(*xcols).orderBy(*order).limit(sample_rows).collect()  # a few hundred rows
-    S = np.array([[r[c] for c in xcols] for r in sample], dtype=np.float64)
+    of a sample row's exact k nearest neighbours that its group's k-NN index (halo included) holds.
+    The sample: the ``sample_rows`` rows of smallest (hash, values) (``sample``: those rows, already
+    taken from :func:`.grouping.class_sample`, which holds them)."""
+    if sample is not None:
+        S = np.asarray(sample, dtype=np.float64)[:sample_rows]
+    else:
+        order = [F.xxhash64(F.lit(seed), *[F.col(c) for c in xcols])] + [F.col(c) for c in xcols]
+        rows = cdf.select(*xcols).orderBy(*order).limit(sample_rows).collect()  # a few hundred rows
+        S = np.array([[r[c] for c in xcols] for r in rows], dtype=np.float64).reshape(-1, len(xcols))
     if len(S) == 0:
         return {"recall_at_k": None, "k": k, "sample_rows": 0}
     sample_groups = model.assign(S)

@@ -36,7 +36,7 @@ from pyspark.sql import types as T
 from ..errors import ConfigError, InputError
 from . import _kernel
 from .base import SYNTHETIC_COL, BaseSampler, class_index, class_key, label_case
-from .grouping import build_group_model
+from .grouping import build_group_model, cells_wanted, class_sample, sample_size
 from .neighbours import neighbour_recall
 from .strategy import OVER
 
@@ -287,7 +287,11 @@ class SMOTE(BaseSampler):
             with self.timings_.step(spark, f"group class {c!r}"):
                 cdf = project(df.where(label == F.lit(c))).persist(StorageLevel.MEMORY_AND_DISK)
                 self._cached.append(cdf)
-                model, sizes = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows, float(self.halo))
+                # one bounded, hash-chosen sample gives the cuts and the recall sample
+                sample = class_sample(cdf, xcols, counts[c], seed, max(int(self.recall_sample), sample_size(
+                    cells_wanted(counts[c], k, self.max_group_rows, float(self.halo)))))
+                model, sizes = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows, float(self.halo),
+                                                 sample=sample)
             self.group_models_[c] = model
             gids = sorted(sizes)
             probs = np.array([sizes[g] for g in gids], dtype=np.float64)
@@ -302,7 +306,8 @@ class SMOTE(BaseSampler):
                          "halo_rows": int(sum(model.index_rows.values()) - sum(sizes.values()))}
             if self.recall_sample:
                 with self.timings_.step(spark, f"neighbour recall class {c!r}"):
-                    recall[c] = neighbour_recall(cdf, xcols, model, k, int(self.recall_sample), seed)
+                    recall[c] = neighbour_recall(cdf, xcols, model, k, int(self.recall_sample), seed,
+                                                 sample=sample[:int(self.recall_sample)])
             inputs.append(_assign_groups(cdf, xcols, model, set(alloc)))
         self.groups_ = groups
         self.neighbour_recall_ = recall
