@@ -3,7 +3,7 @@
     spark-submit jobs/resample.py --input PATH --label-col COL --output DIR \\
         --method smote|random_over|random_under [--sampling-strategy auto|minority|not-majority|...|0.5|JSON]
         [--k-neighbors 5] [--seed N] [--features c1,c2,...] [--id-cols id,...] [--order-col COL]
-        [--max-group-rows N] [--recall-sample N] [--mode overwrite] [--config FILE]
+        [--max-group-rows N] [--halo 0.6] [--recall-sample N] [--mode overwrite] [--config FILE]
 
 Writes DIR/data/ (Parquet: the input rows unchanged plus new rows flagged is_synthetic, or the
 kept rows) and DIR/summary.json (method, parameters, class counts before and after, groups,
@@ -33,6 +33,10 @@ def check_options(cfg) -> str:
         raise ConfigError(f"unknown --sampling-strategy {cfg['sampling_strategy']!r}; use one of "
                           f"{', '.join(n.replace(' ', '-') for n in NAMES)}, a float in (0, 1] or a "
                           f"JSON mapping like '{{\"1\": 5000}}'")
+    if method == "smote":
+        from imbal_spark.sampling.smote import check_halo
+
+        check_halo(cfg["halo"])
     return method
 
 

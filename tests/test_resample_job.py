@@ -88,7 +88,7 @@ BAD = [
     ("good", ["--method", "adasyn"], "unknown --method 'adasyn'; use one of smote, random_over, random_under"),
     ("good", ["--method", "smote", "--sampling-strategy", "most"], "unknown --sampling-strategy 'most'"),
     ("empty", ["--method", "random_over"], "has no rows|no rows; nothing to resample"),
-    ("good", ["--method", "smote", "--halo", "1.5"], "halo must be a number in \\[0, 1\\)"),
+    ("good", ["--method", "smote", "--halo", "1.5"], "halo must be a number from 0 to 0.9"),
 ]
 
 

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from sklearn.neighbors import NearestNeighbors
 
 from imbal_spark.datagen import reference_dataframes, reference_frames
-from imbal_spark.errors import ConfigError
+from imbal_spark.errors import ConfigError, InputError
 from imbal_spark.sampling import SMOTE
 
 REF_FEATS = [f"f{j}" for j in range(20)]
@@ -200,7 +200,7 @@ def test_params_checked_at_fit_time(spark):
     with pytest.raises(ConfigError, match="max_group_rows \\(4\\) must be at least k_neighbors \\+ 1 \\(6\\)"):
         SMOTE(max_group_rows=4).fit_resample(df)
     for bad in (1.0, -0.1, "0.5", True):
-        with pytest.raises(ConfigError, match="halo must be a number in \\[0, 1\\)"):
+        with pytest.raises(ConfigError, match="halo must be a number from 0 to 0.9"):
             SMOTE(halo=bad).fit_resample(df)
 
 
@@ -221,3 +221,49 @@ def test_a_group_shared_out_over_query_parts_gives_the_same_rows(spark, monkeypa
     got = s.fit_resample(df).where("is_synthetic").select(*"abcd").toPandas().to_numpy()
     assert s.kernel_tasks_ == 3  # 700 rows: three 256-row query blocks
     assert np.array_equal(_rows(got), want)
+
+
+def _sorted_rows(pdf, cols):
+    return pdf[cols].sort_values(cols, kind="mergesort").to_numpy()
+
+
+@pytest.mark.parametrize("distinct,sample_rows", [(60, 64), (3000, 256)], ids=["few-distinct", "sampled"])
+def test_a_class_larger_than_the_sample_is_cut_from_it_deterministically(spark, monkeypatch, distinct, sample_rows):
+    """A class larger than the grouping sample (shrunk here) is cut from a hash-chosen sample; a
+    class of few distinct rows (copies share a hash) takes the distinct rows of smallest hash.
+    Counts are exact, new rows lie on segments between class rows, and the output does not
+    depend on the partitioning."""
+    from imbal_spark.sampling import grouping
+
+    monkeypatch.setattr(grouping, "SAMPLE_ROWS", sample_rows)  # read on the driver
+    rng = np.random.default_rng(21)
+    vals = rng.normal(size=(distinct, 3)) * [3.0, 1.0, 0.5]
+    mino = vals[np.arange(3000) % distinct]
+    maj = rng.normal(size=(6000, 3)) * 3
+    pdf = pd.DataFrame(np.vstack([maj, mino]), columns=list("abc")).assign(label=[0] * 6000 + [1] * 3000)
+    outs = []
+    for parts in (1, 4):
+        s = SMOTE(label_col="label", k_neighbors=3, random_state=5, max_group_rows=500, recall_sample=50)
+        out = s.fit_resample(spark.createDataFrame(pdf).repartition(parts))
+        new = out.where("is_synthetic").select("a", "b", "c", "label").toPandas()
+        s.release()
+        outs.append(_sorted_rows(new, list("abc")))
+        g = s.summary_["groups"][1]
+        assert len(new) == 3000 and (new["label"] == 1).all()
+        assert g["groups"] >= 6 and g["index_rows_max"] <= 500 and g["halo_rows"] > 0
+        assert s.summary_["neighbour_recall"][1]["sample_rows"] == 50
+    assert np.array_equal(outs[0], outs[1])
+    A = vals[:, None, :]
+    AB = vals[None, :, :] - A  # every pair (a, b) of distinct class rows
+    for p in outs[0][:: max(1, len(outs[0]) // 300)]:  # each new row on some segment a -> b
+        den = np.maximum((AB * AB).sum(-1), 1e-300)
+        t = np.clip(((p - A) * AB).sum(-1) / den, 0, 1)
+        assert np.abs(A + t[..., None] * AB - p).max(-1).min() < 1e-9
+
+
+def test_more_identical_rows_than_a_group_holds_is_one_clear_error(spark):
+    pdf = pd.DataFrame({"a": [1.0] * 700 + list(np.arange(1400.0)), "b": [2.0] * 700 + [0.0] * 1400,
+                        "label": [1] * 700 + [0] * 1400})
+    with pytest.raises(InputError, match="class 1: cannot cut the class into groups of at most "
+                                         "max_group_rows \\(300\\) rows: too many of its rows are identical"):
+        SMOTE(label_col="label", max_group_rows=300).fit_resample(spark.createDataFrame(pdf))

@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
+from ..errors import InputError
+
 #: Cells are cut to about this fraction of max_group_rows, leaving room for uneven cuts.
 FILL = 0.75
 #: Most bins per projection histogram; fewer when there are many cells, to bound what is collected.
@@ -46,6 +48,10 @@ SPAN_SD = 8.0
 #: Halo widths are measured up to this many standard deviations of a cut axis, in HALO_BINS steps.
 HALO_MAX_SD = 2.0
 HALO_BINS = 64
+#: Rows per near_cells call: its (rows x nearby cells) temporaries stay small.
+NEAR_CHUNK = 2048
+#: Largest halo share: above it cells get so small that their count (and the halo counters) explode.
+MAX_HALO = 0.9
 
 
 @dataclass
@@ -137,7 +143,14 @@ class GroupModel:
     def _halo_entries(self, X: np.ndarray, own: np.ndarray, max_sd: float = HALO_MAX_SD):
         """(row, cell, group, distance bin) of the rows of ``X`` within ``max_sd`` of other groups'
         cells (candidates for their halo): cells that may take a halo, not the row's own group."""
-        r, c, d = self.near_cells(self.projections(X), max_sd)
+        P = self.projections(X)
+        rs, cs, ds = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0)]
+        for s in range(0, len(P), NEAR_CHUNK):  # bounded (rows x nearby cells) temporaries
+            r, c, d = self.near_cells(P[s:s + NEAR_CHUNK], max_sd)
+            rs.append(r + s)
+            cs.append(c)
+            ds.append(d)
+        r, c, d = np.concatenate(rs), np.concatenate(cs), np.concatenate(ds)
         g = self.group_base[c]
         keep = (d > 0) & self.halo_ok[c] & (g != own[r])
         r, c, d, g = r[keep], c[keep], d[keep], g[keep]
@@ -252,19 +265,39 @@ def sample_hash(seed: int, xcols):
     return F.xxhash64(F.lit(seed), *[F.col(c) for c in xcols])
 
 
-def class_sample(cdf, xcols, n_rows: int, seed: int, rows: int = SAMPLE_ROWS) -> np.ndarray:
-    """About ``rows`` rows of the class chosen by :func:`sample_hash` (below a threshold), sorted by
-    (hash, values): a deterministic sample whatever the partitioning. Bounded whatever the class
-    size, as Spark's own RangePartitioner bounds the sample it collects for a sort; this pass is
-    also the one that fills the class cache."""
+def class_sample(cdf, xcols, n_rows: int, seed: int, rows: int = SAMPLE_ROWS):
+    """A deterministic sample of the class: (distinct rows sorted by (hash, values), their counts).
+
+    Rows are kept when :func:`sample_hash` falls below a threshold (about ``rows`` of them), so the
+    sample never depends on partitioning or task order. Copies of one row share a hash, so the
+    sample comes back as distinct rows with their counts (what reaches the driver is bounded by
+    the distinct rows kept, never by copies); when heavy duplication leaves too few distinct rows
+    under the threshold, the ``rows`` distinct rows of smallest (hash, values) are taken instead.
+    Bounded whatever the class size, as Spark's RangePartitioner bounds the sample it collects for
+    a sort. This is also the pass that fills the class cache."""
     h = sample_hash(seed, xcols)
     q = cdf.select(h.alias("_hash"), *xcols)
+
+    def distinct(frame):
+        return frame.groupBy("_hash", *xcols).agg(F.count(F.lit(1)).alias("_n"))
+
     frac = min(1.0, rows / max(n_rows, 1))
     if frac < 1.0:
-        q = q.where(F.col("_hash") < F.lit(int(-(2 ** 63) + frac * 2.0 ** 64)))
-    pdf = q.toPandas()  # <= ~rows rows (a bounded sample, never the class)
+        pdf = distinct(q.where(F.col("_hash") < F.lit(int(-(2 ** 63) + frac * 2.0 ** 64)))).toPandas()
+        if len(pdf) < rows // 4:  # few distinct rows: the smallest hashes, bounded by `rows`
+            pdf = distinct(q).orderBy("_hash", *xcols).limit(rows).toPandas()
+    else:
+        pdf = distinct(q).toPandas()  # the class is smaller than the sample
     pdf = pdf.sort_values(["_hash", *xcols], kind="mergesort", ignore_index=True)
-    return pdf[xcols].to_numpy(dtype=np.float64)
+    return pdf[xcols].to_numpy(dtype=np.float64), pdf["_n"].to_numpy(dtype=np.int64)
+
+
+def expand(sample, rows: int) -> np.ndarray:
+    """The first ``rows`` rows of a (distinct rows, counts) sample with copies repeated: the rows
+    of smallest (hash, values), as ``orderBy(hash, values).limit(rows)`` gives them."""
+    S, n = sample
+    idx = np.repeat(np.arange(len(S)), np.minimum(n, rows))[:rows]
+    return S[idx]
 
 
 def cells_wanted(n_rows: int, k: int, max_group_rows: int, halo: float) -> int:
@@ -277,18 +310,18 @@ def sample_size(n_cells: int) -> int:
 
 
 def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo: float = 0.0,
-                      sample: np.ndarray | None = None, seed: int = 0):
+                      sample=None, seed: int = 0):
     """GroupModel of one class (``cdf``: feature columns ``xcols``, ideally cached) and the exact
     row count of every group (``model.index_rows``: with its halo).
 
-    The cut directions and cut points come from a deterministic sample of the class (``sample``,
-    or :func:`class_sample` with ``seed``); one pass over the class then counts every cell's rows
+    The cut directions and cut points come from a deterministic sample of the class (``sample``:
+    (distinct rows, counts) from :func:`class_sample`, made here with ``seed`` if not given); one pass over the class then counts every cell's rows
     exactly and, with a halo, the histogram of box distances that sizes each cell's halo. Two
     passes in all (plus the sample's), whatever the number of cut levels."""
     n_cells = cells_wanted(n_rows, k, max_group_rows, halo)
     if sample is None:
         sample = class_sample(cdf, xcols, n_rows, seed, sample_size(n_cells))
-    model = _cells_from_sample(sample, n_cells)
+    model = _cells_from_sample(*sample, n_cells)
     if not model.splits:  # every sampled row identical: only hashing can split
         model.group_base = np.zeros(1, dtype=np.int64)
         model.group_mult = np.ones(1, dtype=np.int64)
@@ -304,15 +337,17 @@ def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo
     return model, sizes
 
 
-def _cells_from_sample(S: np.ndarray, n_cells: int) -> GroupModel:
-    """Scaling, principal axes, cells per axis and cut points of a GroupModel from the sample."""
+def _cells_from_sample(S: np.ndarray, n: np.ndarray, n_cells: int) -> GroupModel:
+    """Scaling, principal axes, cells per axis and cut points of a GroupModel from the sample
+    (distinct rows ``S``, each standing for ``n`` copies)."""
     d = S.shape[1]
     lo, hi = S.min(axis=0), S.max(axis=0)
     rng = hi - lo
     inv = np.divide(1.0, rng, out=np.zeros(d), where=rng > 0)
     Z = (S - lo) * inv
-    mean = Z.mean(axis=0)
-    cov = (Z - mean).T @ (Z - mean) / max(len(Z), 1)
+    w = n.astype(np.float64)
+    mean = (Z * w[:, None]).sum(axis=0) / w.sum()
+    cov = ((Z - mean) * w[:, None]).T @ (Z - mean) / w.sum()
     w, axes = _principal_axes(cov)
     splits = choose_splits(w, n_cells) if len(S) > 1 else []
     model = GroupModel(lo=lo, inv=inv, dirs=axes[:len(splits)], splits=splits)
@@ -335,7 +370,8 @@ def _cells_from_sample(S: np.ndarray, n_cells: int) -> GroupModel:
         model.pscale[l] = bins / width if width > 0 else 0.0
         cell = model.cells(S, upto=l, P=P)
         key = cell * bins + model.bin_of(P, l)
-        u, c = np.unique(key, return_counts=True)
+        u, inv_key = np.unique(key, return_inverse=True)
+        c = np.bincount(inv_key, weights=n, minlength=len(u)).astype(np.int64)
         cuts = np.zeros((n_parent, g - 1), dtype=np.int64)
         for parent in np.unique(u // bins):
             m = (u // bins) == parent
@@ -359,8 +395,8 @@ def _count_cells(cdf, xcols, model, with_halo: bool):
                 continue
             P = model.projections(X)
             acc[:n_cells] += np.bincount(model.cells(X, P=P), minlength=n_cells)
-            if with_halo:
-                _, c, dist = model.near_cells(P, HALO_MAX_SD)
+            for s in range(0, len(X) if with_halo else 0, NEAR_CHUNK):  # bounded temporary arrays
+                _, c, dist = model.near_cells(P[s:s + NEAR_CHUNK], HALO_MAX_SD)
                 far = dist > 0
                 hb = np.minimum((dist[far] * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
                 acc[n_cells:] += np.bincount(c[far] * HALO_BINS + hb, minlength=n_cells * HALO_BINS)
@@ -465,7 +501,10 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
                 mult[c] += 1
             elif any(g in small for g in ids):
                 mult[c] = max(1, mult[c] - 1)
-    raise RuntimeError("could not split the class into groups within max_group_rows")
+    # Copies of one row share its hash, so they can never be split apart.
+    raise InputError(f"cannot cut the class into groups of at most max_group_rows ({max_group_rows}) "
+                     f"rows: too many of its rows are identical; raise --max-group-rows above the "
+                     f"largest number of copies of one row, or drop the duplicates first")
 
 
 def group_counts(cdf, xcols, model) -> dict:

@@ -36,7 +36,7 @@ from pyspark.sql import types as T
 from ..errors import ConfigError, InputError
 from . import _kernel
 from .base import SYNTHETIC_COL, BaseSampler, class_index, class_key, label_case
-from .grouping import build_group_model, cells_wanted, class_sample, sample_size
+from .grouping import MAX_HALO, build_group_model, cells_wanted, class_sample, expand, sample_size
 from .neighbours import neighbour_recall
 from .strategy import OVER
 
@@ -129,6 +129,12 @@ def generate_part(X, n_new, k, rs, part=0, parts=1, parity=True, n_base=None) ->
     return np.vstack(out) if out else np.empty((0, X.shape[1]))
 
 
+def check_halo(h):
+    if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) or not 0 <= h <= MAX_HALO:
+        raise ConfigError(f"halo must be a number from 0 to {MAX_HALO} (the share of a k-NN index given to "
+                          f"neighbouring groups' rows), got {h!r}")
+
+
 class SMOTE(BaseSampler):
     """SMOTE over a Spark DataFrame.
 
@@ -177,10 +183,7 @@ class SMOTE(BaseSampler):
         r = self.recall_sample
         if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
             raise ConfigError(f"recall_sample must be an integer >= 0, got {r!r}")
-        h = self.halo
-        if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) or not 0 <= h < 1:
-            raise ConfigError(f"halo must be a number in [0, 1) (the share of a k-NN index given to "
-                              f"neighbouring groups' rows), got {h!r}")
+        check_halo(self.halo)
 
     # -- the counting pass also checks every feature value ----------------------------------------
 
@@ -290,8 +293,11 @@ class SMOTE(BaseSampler):
                 # one bounded, hash-chosen sample gives the cuts and the recall sample
                 sample = class_sample(cdf, xcols, counts[c], seed, max(int(self.recall_sample), sample_size(
                     cells_wanted(counts[c], k, self.max_group_rows, float(self.halo)))))
-                model, sizes = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows, float(self.halo),
-                                                 sample=sample)
+                try:
+                    model, sizes = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows,
+                                                     float(self.halo), sample=sample)
+                except InputError as e:
+                    raise InputError(f"class {c!r}: {e}") from None
             self.group_models_[c] = model
             gids = sorted(sizes)
             probs = np.array([sizes[g] for g in gids], dtype=np.float64)
@@ -307,7 +313,7 @@ class SMOTE(BaseSampler):
             if self.recall_sample:
                 with self.timings_.step(spark, f"neighbour recall class {c!r}"):
                     recall[c] = neighbour_recall(cdf, xcols, model, k, int(self.recall_sample), seed,
-                                                 sample=sample[:int(self.recall_sample)])
+                                                 sample=expand(sample, int(self.recall_sample)))
             inputs.append(_assign_groups(cdf, xcols, model, set(alloc)))
         self.groups_ = groups
         self.neighbour_recall_ = recall
