@@ -253,6 +253,8 @@ def test_a_class_larger_than_the_sample_is_cut_from_it_deterministically(spark, 
         assert g["groups"] >= 6 and g["index_rows_max"] <= 500 and g["halo_rows"] > 0
         assert s.summary_["neighbour_recall"][1]["sample_rows"] == 50
     assert np.array_equal(outs[0], outs[1])
+    if distinct > 100:  # the segment check below is over every pair of distinct rows
+        return
     A = vals[:, None, :]
     AB = vals[None, :, :] - A  # every pair (a, b) of distinct class rows
     for p in outs[0][:: max(1, len(outs[0]) // 300)]:  # each new row on some segment a -> b

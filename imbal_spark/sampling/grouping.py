@@ -283,13 +283,33 @@ def class_sample(cdf, xcols, n_rows: int, seed: int, rows: int = SAMPLE_ROWS):
 
     frac = min(1.0, rows / max(n_rows, 1))
     if frac < 1.0:
-        pdf = distinct(q.where(F.col("_hash") < F.lit(int(-(2 ** 63) + frac * 2.0 ** 64)))).toPandas()
-        if len(pdf) < rows // 4:  # few distinct rows: the smallest hashes, bounded by `rows`
-            pdf = distinct(q).orderBy("_hash", *xcols).limit(rows).toPandas()
+        S, n, h = _collect_packed(distinct(q.where(F.col("_hash") < F.lit(int(-(2 ** 63) + frac * 2.0 ** 64)))),
+                                  xcols)
+        if len(S) < rows // 4:  # few distinct rows: the smallest hashes, bounded by `rows`
+            S, n, h = _collect_packed(distinct(q).orderBy("_hash", *xcols).limit(rows), xcols)
     else:
-        pdf = distinct(q).toPandas()  # the class is smaller than the sample
-    pdf = pdf.sort_values(["_hash", *xcols], kind="mergesort", ignore_index=True)
-    return pdf[xcols].to_numpy(dtype=np.float64), pdf["_n"].to_numpy(dtype=np.int64)
+        S, n, h = _collect_packed(distinct(q), xcols)  # the class is smaller than the sample
+    order = np.lexsort([S[:, j] for j in reversed(range(S.shape[1]))] + [h])  # by hash, then values
+    return S[order], n[order]
+
+
+def _collect_packed(frame, xcols):
+    """(rows, counts, hashes) of a small DataFrame, collected as one packed float64/int64 blob per
+    partition: a few copies of the raw numbers on the driver, not pandas/Arrow frames of them."""
+    d = len(xcols)
+
+    def pack(batches):
+        for pdf in batches:
+            if len(pdf):
+                yield pd.DataFrame({"x": [pdf[xcols].to_numpy(dtype=np.float64).tobytes()],
+                                    "n": [pdf["_n"].to_numpy(dtype=np.int64).tobytes()],
+                                    "h": [pdf["_hash"].to_numpy(dtype=np.int64).tobytes()]})
+
+    rows = frame.mapInPandas(pack, "x binary, n binary, h binary").collect()  # one row per partition
+    S = np.concatenate([np.frombuffer(r["x"], dtype=np.float64) for r in rows] or [np.empty(0)]).reshape(-1, d)
+    n = np.concatenate([np.frombuffer(r["n"], dtype=np.int64) for r in rows] or [np.empty(0, np.int64)])
+    h = np.concatenate([np.frombuffer(r["h"], dtype=np.int64) for r in rows] or [np.empty(0, np.int64)])
+    return S, n, h
 
 
 def expand(sample, rows: int) -> np.ndarray:
