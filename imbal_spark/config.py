@@ -95,7 +95,7 @@ SCHEMA: dict[str, Key] = {k.name: k for k in [
     Key("k_neighbors", int, "SMOTE neighbours", 5),
     Key("max_group_rows", int, "most rows in one SMOTE k-NN index (one group and its halo)", 100_000),
     Key("recall_sample", int, "rows sampled to measure neighbour recall", 200),
-    Key("halo", float, "share (0-1) of a SMOTE group's k-NN index given to neighbouring groups' rows", 0.6),
+    Key("halo", float, "share (0 to 0.9) of a SMOTE group's k-NN index given to neighbouring groups' rows", 0.6),
     # training / comparison
     Key("model", str, "MLlib classifier", "logistic_regression"),
     Key("model_params", _mapping, "classifier parameters"),

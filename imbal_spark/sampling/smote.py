@@ -149,7 +149,7 @@ class SMOTE(BaseSampler):
     rows. Classes split into groups are cached; call :meth:`release` once the output is written.
 
     ``max_group_rows`` bounds the rows of one k-NN index (the memory of one task and, with the
-    class's rows, the k-NN cost). A larger class is cut into groups and ``halo`` (0 to 1) is the
+    class's rows, the k-NN cost). A larger class is cut into groups and ``halo`` (0 to 0.9) is the
     share of each index given to rows of neighbouring groups (see :mod:`.grouping`): 0 cuts the
     class into the fewest groups; the default 0.6 cuts smaller groups and finds most of the
     neighbours the cuts separate, for ~1/3 more k-NN work on 20-dimensional data.
