@@ -186,3 +186,31 @@ def test_fast_group_neighbours_equal_scikit_learn(n, d, k, scale):
     want = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)[:, 1:]
     assert np.array_equal(_kernel.fast_neighbours(X, k), want)
     assert np.array_equal(_kernel.group_neighbours(X, k), want)
+
+
+@pytest.mark.parametrize("candidates", [1, 40])
+def test_fast_neighbours_rows_short_of_candidates_are_searched_whole(monkeypatch, candidates):
+    """A threshold too tight for some rows (here forced: rank 0 or 1 of the subset) leaves them
+    with fewer than k + 1 + margin candidates; they are searched over the whole group and the
+    table is still scikit-learn's."""
+    rng = np.random.default_rng(candidates)
+    X = rng.normal(size=(6000, 20)) * rng.uniform(0.5, 3, size=20)
+    monkeypatch.setattr(_kernel, "_FAST_CANDIDATES", candidates)
+    want = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    assert np.array_equal(_kernel.fast_neighbours(X, 5, 100, 5900), want[100:5900])
+
+
+def test_fast_neighbours_with_exact_copies_keep_the_nearest_distances():
+    """Copies tie at distance 0 with the row itself; scikit-learn's order among such ties follows
+    float rounding, so the oracle here is the exact distances. Like imbalanced-learn, the first of
+    the k + 1 nearest is dropped as "self": when it is a copy the row itself may stay, the same
+    point, so each row's k neighbours are at the 2nd to (k+1)-th smallest distances."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(6000, 20))
+    X[3000:3300] = X[:300]
+    X[3300:3310] = X[0]  # one row with 11 copies: more ties than k
+    got = _kernel.fast_neighbours(X, 5)
+    for i in list(range(0, 400)) + list(range(2990, 3320)):
+        d = ((X - X[i]) ** 2).sum(axis=1)
+        assert len(set(got[i])) == 5
+        assert np.array_equal(np.sort(d[got[i]]), np.sort(d)[1:6])
