@@ -70,6 +70,21 @@ def test_multiclass_string_labels_match_imbalanced_learn_per_class(spark):
     assert "emu" not in set(out["animal"])
 
 
+def test_a_text_order_column_gives_the_reference_order(spark):
+    """An order column of text (zero-padded positions) is sorted by pandas in the kernel (the
+    numeric fast path does not take text): the same rows as imbalanced-learn on that order."""
+    pdf = _multiclass_strings()
+    feats = ["x0", "x1", "x2", "x3"]
+    X_res, y_res = ImbSMOTE(k_neighbors=4, random_state=7).fit_resample(pdf[feats].to_numpy(), pdf["animal"].to_numpy())
+    new_X, new_y = X_res[len(pdf):], y_res[len(pdf):]
+    pdf["pos"] = pdf["pos"].map("{:05d}".format)
+    df = spark.createDataFrame(pdf).repartition(3)
+    out = SMOTE(label_col="animal", k_neighbors=4, random_state=7, order_col="pos").fit_resample(df) \
+        .where("is_synthetic").toPandas()
+    for c in ("cat", "dog"):
+        assert np.array_equal(_rows(out.loc[out["animal"] == c, feats]), _rows(new_X[new_y == c]))
+
+
 def test_integer_features_keep_their_type_as_imbalanced_learn_does(spark):
     pdf = _multiclass_strings(n=(60, 20, 15), d=3, seed=2)
     feats = ["x0", "x1", "x2"]

@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from imbal_spark.sampling import _kernel
 from imbal_spark.sampling.grouping import GroupModel, choose_splits, cuts_from_counts
-from imbal_spark.sampling.smote import (canonical_order, generate_chunks, generate_part, part_bounds, parts_for,
+from imbal_spark.sampling.smote import (canonical_order, generate_chunks, generate_part, lex_order, part_bounds, parts_for,
                                         plan_parts)
 
 
@@ -135,6 +135,32 @@ def test_canonical_order_ignores_arrival_order():
     assert canonical_order(pdf.sample(frac=1, random_state=2), ["_x0", "_x1"], "_o")["_o"].tolist() == list(range(50))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lex_order_is_pandas_stable_multi_key_sort(seed):
+    """The fast canonical order equals pandas' stable sort by every key: many ties in the first
+    keys (small integers), rows equal in all keys (kept in arrival order), an order column."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    pdf = pd.DataFrame({"_o": rng.integers(0, 40, n), "_x0": rng.integers(0, 4, n).astype(float),
+                        "_x1": rng.integers(0, 3, n).astype(float), "_x2": rng.normal(size=n)})
+    pdf.loc[rng.choice(n, 300), "_x2"] = 0.5  # full ties in some rows
+    pdf["arrival"] = np.arange(n)
+    for keys in (["_x0", "_x1", "_x2"], ["_o", "_x0", "_x1", "_x2"], ["_x2"], ["_x0", "_x1"]):
+        want = pdf.sort_values(keys, kind="mergesort")["arrival"].to_numpy()
+        assert np.array_equal(lex_order([pdf[c].to_numpy() for c in keys]), want)
+    assert canonical_order(pdf, ["_x0", "_x1", "_x2"], "_o").equals(
+        pdf.sort_values(["_o", "_x0", "_x1", "_x2"], kind="mergesort", ignore_index=True))
+
+
+def test_canonical_order_falls_back_to_pandas_for_text_or_nan_keys():
+    pdf = pd.DataFrame({"_o": ["b", "a", None, "a"], "_x0": [1.0, 2.0, 0.0, 1.0]})
+    assert lex_order([pdf["_o"].to_numpy(), pdf["_x0"].to_numpy()]) is None
+    assert canonical_order(pdf, ["_x0"], "_o")["_x0"].tolist() == [1.0, 2.0, 1.0, 0.0]
+    nan = pd.DataFrame({"_o": [2.0, np.nan, 1.0], "_x0": [0.0, 1.0, 2.0]})
+    assert lex_order([nan["_o"].to_numpy()]) is None
+    assert canonical_order(nan, ["_x0"], "_o")["_x0"].tolist() == [2.0, 0.0, 1.0]
+
+
 def test_cuts_split_counts_evenly():
     bins = np.arange(100)
     counts = np.full(100, 10)
@@ -214,3 +240,24 @@ def test_fast_neighbours_with_exact_copies_keep_the_nearest_distances():
         d = ((X - X[i]) ** 2).sum(axis=1)
         assert len(set(got[i])) == 5
         assert np.array_equal(np.sort(d[got[i]]), np.sort(d)[1:6])
+
+
+@pytest.mark.parametrize("n", [3, 14, 15, 5000])
+def test_recall_candidates_are_the_exact_nearest_rows(n):
+    """The recall pass's per-partition candidates: each sample row's k + 1 nearest rows of the
+    partition with exact squared distances (0 for the row itself), as a full sort gives them."""
+    from imbal_spark.sampling.neighbours import top_candidates
+
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 20)) * 3 + 50  # offset: the GEMM prefilter centres the rows
+    S = np.vstack([X[: min(n, 7)], rng.normal(size=(5, 20)) * 3 + 50])
+    sid, d, idx = top_candidates(S, X, 5)
+    m = min(6, n)
+    assert len(sid) == len(S) * m
+    for i, srow in enumerate(S):
+        exact = ((X - srow) ** 2).sum(axis=1)
+        got = idx[sid == i]
+        np.testing.assert_allclose(np.sort(exact[got]), np.sort(exact)[:m], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(d[sid == i], exact[got], rtol=1e-12, atol=0)
+        if i < min(n, 7):
+            assert d[sid == i].min() == 0.0

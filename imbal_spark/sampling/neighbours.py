@@ -16,27 +16,36 @@ import pandas as pd
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-_SAMPLE_CHUNK = 16
-
-
-def _sqdist(S: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Exact squared distances (direct differences, so a row's distance to itself is 0)."""
-    out = np.empty((S.shape[0], X.shape[0]))
-    for i in range(0, S.shape[0], _SAMPLE_CHUNK):
-        diff = X[None, :, :] - S[i:i + _SAMPLE_CHUNK, None, :]
-        out[i:i + _SAMPLE_CHUNK] = np.einsum("sij,sij->si", diff, diff)
-    return out
+#: Extra candidates per sample row kept by the GEMM prefilter before exact re-ranking.
+_MARGIN = 8
 
 
 def top_candidates(S: np.ndarray, X: np.ndarray, k: int):
-    """For each sample row, the k+1 nearest rows of ``X``: (sample id, distance, row of X) arrays."""
-    if X.shape[0] == 0:
+    """For each sample row, the k+1 nearest rows of ``X``: (sample id, distance, row of X) arrays.
+
+    A float64 GEMM (``|x|^2 - 2 s.x`` on centred rows) picks ``k + 1 + margin`` candidates per
+    sample row; their exact squared distances (direct differences, so a row's distance to itself
+    is 0) pick the ``k + 1``. ~1 ns a pair instead of ~80 for direct differences over all rows."""
+    n = X.shape[0]
+    if n == 0:
         return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
-    D = _sqdist(S, X)
-    m = min(k + 1, X.shape[0])
-    idx = np.argpartition(D, m - 1, axis=1)[:, :m] if m < X.shape[0] else np.tile(np.arange(X.shape[0]), (len(S), 1))
-    sid = np.repeat(np.arange(len(S)), idx.shape[1])
-    return sid, np.take_along_axis(D, idx, 1).ravel(), idx.ravel()
+    m = min(k + 1, n)
+    c = min(m + _MARGIN, n)
+    if c < n:
+        mu = X.mean(axis=0)
+        Xc = X - mu
+        G = (Xc * Xc).sum(axis=1)[None, :] - 2.0 * ((S - mu) @ Xc.T)
+        cand = np.argpartition(G, c - 1, axis=1)[:, :c]
+        del G
+    else:
+        cand = np.tile(np.arange(n), (len(S), 1))
+    diff = X[cand] - S[:, None, :]
+    D = np.einsum("ijk,ijk->ij", diff, diff)
+    if m < c:
+        pick = np.argpartition(D, m - 1, axis=1)[:, :m]
+        cand, D = np.take_along_axis(cand, pick, 1), np.take_along_axis(D, pick, 1)
+    sid = np.repeat(np.arange(len(S)), m)
+    return sid, D.ravel(), cand.ravel()
 
 
 def in_index(model, X: np.ndarray, rows: np.ndarray, groups: np.ndarray) -> np.ndarray:

@@ -46,12 +46,38 @@ GEN_VALUES = 1 << 27
 OUT_VALUES = 1 << 20
 
 
+def lex_order(keys: list) -> np.ndarray | None:
+    """Positions that sort rows by ``keys`` (numpy columns, the first most significant), ties in
+    all of them kept in arrival order: ``pandas.sort_values(keys, kind="mergesort")``'s order.
+    One stable argsort of the first key, then the remaining keys only for runs of equal first
+    values (float rows rarely tie, so this is ~20x cheaper than sorting by every column). None
+    when a key is not plain numbers (text, or NaN) -- the caller sorts with pandas then."""
+    if any(k.dtype.kind not in "iuf" or (k.dtype.kind == "f" and np.isnan(k).any()) for k in keys):
+        return None
+    o = np.argsort(keys[0], kind="stable")
+    if len(keys) > 1 and len(o) > 1:
+        s = keys[0][o]
+        tie = s[1:] == s[:-1]
+        if tie.any():
+            in_run = np.zeros(len(o), dtype=bool)
+            in_run[1:] |= tie
+            in_run[:-1] |= tie
+            pos = np.flatnonzero(in_run)
+            run = np.cumsum(np.concatenate([[True], ~tie]))[pos]  # runs are contiguous in ``pos``
+            sub = o[pos]
+            o[pos] = sub[np.lexsort([k[sub] for k in reversed(keys[1:])] + [run])]  # stable: keeps ties
+    return o
+
+
 def canonical_order(pdf: pd.DataFrame, xcols: list, order_col: str | None) -> pd.DataFrame:
     """Rows of a group in a fixed order whatever order they arrived in: by ``order_col`` (the
     reference order, for parity) and then by the feature values (rows equal in all of them are
     interchangeable: their new rows are the same)."""
     keys = ([order_col] if order_col else []) + list(xcols)
-    return pdf.sort_values(keys, kind="mergesort", ignore_index=True)
+    o = lex_order([pdf[c].to_numpy() for c in keys])
+    if o is None:
+        return pdf.sort_values(keys, kind="mergesort", ignore_index=True)
+    return pdf.iloc[o].reset_index(drop=True)
 
 
 def parts_for(n_new: int, width: int) -> int:
@@ -378,10 +404,16 @@ def _make_kernel(plans, parts, xcols, order, k, seed):
         # base rows first, then the halo (each in canonical order): only base rows are drawn
         halo = pdf["_h"].to_numpy(dtype=bool)
         n_base = int((~halo).sum())
-        pdf = pd.concat([canonical_order(pdf[~halo], xcols, order), canonical_order(pdf[halo], xcols, order)],
-                        ignore_index=True)
         X = pdf[xcols].to_numpy(dtype=np.float64)
-        del pdf
+        parts_xo = []
+        for sel in (np.flatnonzero(~halo), np.flatnonzero(halo)):
+            keys = ([pdf[order].to_numpy()[sel]] if order else []) + [X[sel, j] for j in range(X.shape[1])]
+            o = lex_order(keys)
+            if o is None:  # order column of text or with nulls: pandas' sort
+                o = canonical_order(pdf.iloc[sel].assign(_pos=np.arange(len(sel))), xcols, order)["_pos"].to_numpy()
+            parts_xo.append(X[sel[o]])
+        X = np.concatenate(parts_xo)
+        del pdf, parts_xo
         rs = _kernel.group_random_state(seed, plan["key"], None if plan["single"] else g)
         for X_new in generate_chunks(X, n_new, k, rs, p, parts[(ci, g)], parity=plan["single"], n_base=n_base):
             out = pd.DataFrame(X_new, columns=xcols)
