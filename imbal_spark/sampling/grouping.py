@@ -257,6 +257,8 @@ def _principal_axes(cov):
 SAMPLE_ROWS = 1 << 16
 MAX_SAMPLE_ROWS = 1 << 17
 SAMPLE_ROWS_PER_CELL = 64
+#: Rows of the sample per chunk of driver-side arithmetic on it.
+_SAMPLE_CHUNK = 8192
 
 
 def sample_hash(seed: int, xcols):
@@ -305,10 +307,21 @@ def _collect_packed(frame, xcols):
                                     "n": [pdf["_n"].to_numpy(dtype=np.int64).tobytes()],
                                     "h": [pdf["_hash"].to_numpy(dtype=np.int64).tobytes()]})
 
-    rows = frame.mapInPandas(pack, "x binary, n binary, h binary").collect()  # one row per partition
-    S = np.concatenate([np.frombuffer(r["x"], dtype=np.float64) for r in rows] or [np.empty(0)]).reshape(-1, d)
-    n = np.concatenate([np.frombuffer(r["n"], dtype=np.int64) for r in rows] or [np.empty(0, np.int64)])
-    h = np.concatenate([np.frombuffer(r["h"], dtype=np.int64) for r in rows] or [np.empty(0, np.int64)])
+    xs, ns, hs = [], [], []
+    # partition by partition (one row per Arrow batch): the driver never holds a whole pickled
+    # copy of the sample besides its numbers
+    for r in frame.mapInPandas(pack, "x binary, n binary, h binary").toLocalIterator():
+        xs.append(np.frombuffer(r["x"], dtype=np.float64).reshape(-1, d))
+        ns.append(np.frombuffer(r["n"], dtype=np.int64))
+        hs.append(np.frombuffer(r["h"], dtype=np.int64))
+    n = np.concatenate(ns or [np.empty(0, np.int64)])
+    h = np.concatenate(hs or [np.empty(0, np.int64)])
+    S = np.empty((len(n), d))
+    at = 0
+    for i in range(len(xs)):  # blob by blob, each dropped once copied: the sample is held ~once
+        S[at:at + len(xs[i])] = xs[i]
+        at += len(xs[i])
+        xs[i] = None
     return S, n, h
 
 
@@ -364,10 +377,16 @@ def _cells_from_sample(S: np.ndarray, n: np.ndarray, n_cells: int) -> GroupModel
     lo, hi = S.min(axis=0), S.max(axis=0)
     rng = hi - lo
     inv = np.divide(1.0, rng, out=np.zeros(d), where=rng > 0)
-    Z = (S - lo) * inv
-    w = n.astype(np.float64)
-    mean = (Z * w[:, None]).sum(axis=0) / w.sum()
-    cov = ((Z - mean) * w[:, None]).T @ (Z - mean) / w.sum()
+    # weighted mean and covariance in fixed chunks of the (sorted) sample: a few MB of temporaries
+    # on the driver instead of several copies of the whole sample
+    wt = n.astype(np.float64)
+    chunks = [slice(i, i + _SAMPLE_CHUNK) for i in range(0, len(S), _SAMPLE_CHUNK)]
+    mean = sum(((S[c] - lo) * inv * wt[c, None]).sum(axis=0) for c in chunks) / wt.sum()
+    cov = np.zeros((d, d))
+    for c in chunks:
+        Zc = (S[c] - lo) * inv - mean
+        cov += (Zc * wt[c, None]).T @ Zc
+    cov /= wt.sum()
     w, axes = _principal_axes(cov)
     splits = choose_splits(w, n_cells) if len(S) > 1 else []
     model = GroupModel(lo=lo, inv=inv, dirs=axes[:len(splits)], splits=splits)
@@ -381,7 +400,7 @@ def _cells_from_sample(S: np.ndarray, n: np.ndarray, n_cells: int) -> GroupModel
     model.plo = plo
     model.psd = sd
     model.pscale = np.zeros(len(splits))
-    P = model.projections(S)
+    P = np.concatenate([model.projections(S[c]) for c in chunks])  # elementwise: chunking changes nothing
     n_parent = 1
     for l, g in enumerate(splits):
         bins = int(max(64, min(MAX_BINS, MAX_HIST_ROWS // n_parent)))
