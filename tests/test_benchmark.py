@@ -112,12 +112,12 @@ def test_targets_from_figures():
         return {"status": "ok", "wall_s": wall, "memory": {"jvm": {"peak_rss_mb": jvm}}}
 
     res = {"sizes": [
-        {"rows": 1_000_000, "imbal_spark": {**run(20.0), "neighbour_recall": 0.95},
+        {"rows": 1_000_000, "imbal_spark": {**run(20.0), "neighbour_recall": 0.95}, "floor": run(12.0, jvm=900.0),
          "ratios": {"imbal_spark_over_floor": 1.6},
          "quality": {"delta_vs_imblearn": {"roc_auc": -0.004, "minority_f1": 0.02}}},
         {"rows": 3_000_000, "imbal_spark": {**run(50.0), "neighbour_recall": 0.85},
          "ratios": {"imbal_spark_over_floor": 2.4, "speedup_vs_imblearn": 4.5}},
-        {"rows": 10_000_000, "imbal_spark": run(260.0, jvm=1400.0),
+        {"rows": 10_000_000, "imbal_spark": run(260.0, jvm=1400.0), "floor": run(90.0, jvm=1300.0),
          "ratios": {"imbal_spark_over_floor": None}},
     ], "scaling": {"rows": 3_000_000, "faster": "local[2]", "slower": "local[1]", "speedup": 1.5}}
     t = {x["name"]: x for x in bench.evaluate_targets(res)}
@@ -132,6 +132,8 @@ def test_targets_from_figures():
     assert t["time 10M / time 1M"]["figure"] == 13.0 and t["time 10M / time 1M"]["met"] is False
     assert t["peak RSS of one driver JVM process, 10M / 1M"]["figure"] == 1.4
     assert t["peak RSS of one driver JVM process, 10M / 1M"]["met"] is False
+    assert t["peak RSS of one driver JVM process, 10M / 1M"]["note"] == \
+        "1000 MB -> 1400 MB; the floor's: 900 MB -> 1300 MB"
     assert t["local[2] vs local[1] at 3M rows"]["met"] is False
 
 
