@@ -222,8 +222,12 @@ def test_fast_neighbours_rows_short_of_candidates_are_searched_whole(monkeypatch
     rng = np.random.default_rng(candidates)
     X = rng.normal(size=(6000, 20)) * rng.uniform(0.5, 3, size=20)
     monkeypatch.setattr(_kernel, "_FAST_CANDIDATES", candidates)
+    searched = []
+    whole = _kernel._whole_rows
+    monkeypatch.setattr(_kernel, "_whole_rows", lambda Q, XaT, m: searched.append(len(Q)) or whole(Q, XaT, m))
     want = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
     assert np.array_equal(_kernel.fast_neighbours(X, 5, 100, 5900), want[100:5900])
+    assert sum(searched) > 0  # the fallback did run
 
 
 def test_fast_neighbours_with_exact_copies_keep_the_nearest_distances():

@@ -94,8 +94,9 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
     XaT = np.ascontiguousarray(np.hstack([X32, (X32 * X32).sum(axis=1, keepdims=True), np.ones((n, 1), np.float32)]).T)
     stride = max(1, n // _FAST_SUBSET)
     XsT = np.ascontiguousarray(XaT[:-1, ::stride])
-    # rank in the subset: ~_FAST_CANDIDATES rows of the whole group fall under it; from rank m - 1
-    # on, the m subset rows themselves guarantee m candidates (small groups)
+    # rank in the subset: ~_FAST_CANDIDATES rows of the whole group fall under it (at least
+    # ~stride: rank 0 in groups over 256 x 1024 rows); from rank m - 1 on, the m subset rows
+    # themselves guarantee m candidates (small groups)
     rank = min(m - 1, XsT.shape[1] - 1, max(0, -(-_FAST_CANDIDATES // stride) - 1))
     scale = np.float32(XaT[-2].mean())  # typical |x|^2: the magnitude of the GEMM values
     out = np.empty((max(hi - lo, 0), k), dtype=np.intp)
@@ -130,8 +131,7 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
                 cand[r[sel], pos[sel]] = c[sel]
                 short = np.flatnonzero(np.bincount(r, minlength=q) < m)
                 if short.size:  # a subset unlike the row's surroundings (rare): search the whole row
-                    full = Q[short, :-1] @ XaT[:-1]
-                    cand[short] = np.argpartition(full, m - 1, axis=1)[:, :m]
+                    cand[short] = _whole_rows(Q[short, :-1], XaT[:-1], m)
             else:
                 cand = np.tile(np.arange(n), (q, 1))
             diff = Xc[cand] - Xc[s:s + q, None, :]
@@ -139,6 +139,11 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
             ranked = np.take_along_axis(cand, np.lexsort((cand, d), axis=1), axis=1)
             out[s - lo:s - lo + q] = ranked[:, 1:k + 1]
     return out
+
+
+def _whole_rows(Q: np.ndarray, XaT: np.ndarray, m: int) -> np.ndarray:
+    """The ``m`` best columns of whole GEMM rows (rows the threshold left short of candidates)."""
+    return np.argpartition(Q @ XaT, m - 1, axis=1)[:, :m]
 
 
 def group_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:

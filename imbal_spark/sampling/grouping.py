@@ -257,6 +257,8 @@ def _principal_axes(cov):
 SAMPLE_ROWS = 1 << 16
 MAX_SAMPLE_ROWS = 1 << 17
 SAMPLE_ROWS_PER_CELL = 64
+#: Partitions the sample is collected in, one at a time.
+_COLLECT_PARTS = 4
 #: Rows of the sample per chunk of driver-side arithmetic on it.
 _SAMPLE_CHUNK = 8192
 
@@ -310,7 +312,9 @@ def _collect_packed(frame, xcols):
     xs, ns, hs = [], [], []
     # partition by partition (one row per Arrow batch): the driver never holds a whole pickled
     # copy of the sample besides its numbers
-    for r in frame.mapInPandas(pack, "x binary, n binary, h binary").toLocalIterator():
+    # a few partitions: toLocalIterator runs one job per partition (without AQE, the shuffle
+    # partitions of the distinct step would be 200 jobs)
+    for r in frame.coalesce(_COLLECT_PARTS).mapInPandas(pack, "x binary, n binary, h binary").toLocalIterator():
         xs.append(np.frombuffer(r["x"], dtype=np.float64).reshape(-1, d))
         ns.append(np.frombuffer(r["n"], dtype=np.int64))
         hs.append(np.frombuffer(r["h"], dtype=np.int64))

@@ -32,9 +32,12 @@ def top_candidates(S: np.ndarray, X: np.ndarray, k: int):
     m = min(k + 1, n)
     c = min(m + _MARGIN, n)
     if c < n:
+        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
         mu = X.mean(axis=0)
         Xc = X - mu
-        G = (Xc * Xc).sum(axis=1)[None, :] - 2.0 * ((S - mu) @ Xc.T)
+        with threadpool_limits(limits=1):  # Spark already runs one task per core
+            G = (Xc * Xc).sum(axis=1)[None, :] - 2.0 * ((S - mu) @ Xc.T)
         cand = np.argpartition(G, c - 1, axis=1)[:, :c]
         del G
     else:
