@@ -265,3 +265,15 @@ def test_recall_candidates_are_the_exact_nearest_rows(n):
         np.testing.assert_allclose(d[sid == i], exact[got], rtol=1e-12, atol=0)
         if i < min(n, 7):
             assert d[sid == i].min() == 0.0
+
+
+def test_fast_neighbours_stay_exact_where_float32_cannot_tell_neighbours_apart():
+    """Tight clusters far apart: squared distances inside a cluster (~1-40) are far below float32's
+    resolution of |x|^2 (~1e10 here), so the float32 prefilter ranks a cluster's rows almost at
+    random. Rows whose k-th neighbour cannot be certified are searched again in float64, and the
+    table is still scikit-learn's."""
+    rng = np.random.default_rng(11)
+    centres = rng.uniform(-1e5, 1e5, size=(200, 20))
+    X = np.repeat(centres, 30, axis=0) + rng.normal(size=(6000, 20))
+    want = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    assert np.array_equal(_kernel.fast_neighbours(X, 5), want)

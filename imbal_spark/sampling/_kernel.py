@@ -79,8 +79,11 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
     candidates instead of a full ``argpartition``; a row left with fewer than ``m`` is searched
     whole. The ``m = k + 1 + margin`` best candidates by float32 value are re-ranked by exact float64 distances
     (ties by index) and the first, the row itself, is dropped as imbalanced-learn drops column 0.
-    A true neighbour is lost only if float32 rounding moves it past ``margin`` other rows, far
-    below the gaps between neighbour distances.
+    Each row's result is then certified: its k-th neighbour must be nearer, by a bound on float32
+    rounding, than the worst kept candidate, hence than every row left out. A row that fails
+    (tight clusters far from the group mean, where float32 cannot tell its neighbours apart) is
+    searched again over the whole group in float64. On well-spread data no row fails, and the
+    check costs nothing measurable.
     """
     from threadpoolctl import threadpool_limits
 
@@ -99,6 +102,8 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
     # themselves guarantee m candidates (small groups)
     rank = min(m - 1, XsT.shape[1] - 1, max(0, -(-_FAST_CANDIDATES // stride) - 1))
     scale = np.float32(XaT[-2].mean())  # typical |x|^2: the magnitude of the GEMM values
+    norms2 = np.einsum("ij,ij->i", Xc, Xc)  # float64 |x|^2 of the centred rows
+    R = float(np.sqrt(norms2.max()))
     out = np.empty((max(hi - lo, 0), k), dtype=np.intp)
     rows, cols = _FAST_TILE
     buf, mask = np.empty((rows, cols), np.float32), np.empty((rows, cols), bool)
@@ -124,26 +129,56 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
                 r, c, g = np.concatenate(rr), np.concatenate(cc), np.concatenate(gg)
                 # one stable sort by (row, value): candidates arrive in column order, so ties keep it
                 o = np.argsort((r.astype(np.int64) << 32) + _ordered_bits(g), kind="stable")
-                r, c = r[o], c[o]
+                r, c, g = r[o], c[o], g[o]
                 pos = np.arange(len(r)) - np.searchsorted(r, np.arange(q))[r]
                 sel = pos < m
                 cand = np.empty((q, m), dtype=np.intp)
                 cand[r[sel], pos[sel]] = c[sel]
+                # worst kept value per row, back in squared distance: every row left out has a
+                # float32 value at least this (kept values are <= 0 < the others')
+                worst = np.empty(q)
+                last = pos == m - 1
+                worst[r[last]] = g[last].astype(np.float64) - Q[r[last], -1]
                 short = np.flatnonzero(np.bincount(r, minlength=q) < m)
                 if short.size:  # a subset unlike the row's surroundings (rare): search the whole row
-                    cand[short] = _whole_rows(Q[short, :-1], XaT[:-1], m)
+                    cand[short], worst[short] = _whole_rows(Q[short, :-1], XaT[:-1], m)
+                qn2 = norms2[s:s + q]
+                worst += qn2
+                # bound on float32 rounding of |x|^2 - 2 q.x - thr (inputs rounded, K-term dot products)
+                err = (dim + 8) * 2.0 ** -23 * (2.0 * np.sqrt(qn2) * R + R * R + np.abs(Q[:, -1]))
             else:
                 cand = np.tile(np.arange(n), (q, 1))
-            diff = Xc[cand] - Xc[s:s + q, None, :]
-            d = np.einsum("ijk,ijk->ij", diff, diff)
-            ranked = np.take_along_axis(cand, np.lexsort((cand, d), axis=1), axis=1)
+            ranked, d_k = _rerank(Xc, s, cand, k)
+            if m < n:
+                # certified exact when the k-th neighbour is nearer than anything left out could be;
+                # otherwise (rows in tight clusters far from the mean, where float32 cannot tell
+                # the neighbours apart) the row is searched again in float64
+                bad = np.flatnonzero(~(d_k < worst - err))
+                if bad.size:
+                    G64 = norms2[None, :] - 2.0 * (Xc[s + bad] @ Xc.T)
+                    cand64 = np.argpartition(G64, m - 1, axis=1)[:, :m]
+                    ranked[bad] = _rerank(Xc, s + bad, cand64, k)[0]
             out[s - lo:s - lo + q] = ranked[:, 1:k + 1]
     return out
 
 
-def _whole_rows(Q: np.ndarray, XaT: np.ndarray, m: int) -> np.ndarray:
-    """The ``m`` best columns of whole GEMM rows (rows the threshold left short of candidates)."""
-    return np.argpartition(Q @ XaT, m - 1, axis=1)[:, :m]
+def _rerank(Xc: np.ndarray, rows, cand: np.ndarray, k: int):
+    """Candidates of query rows ``rows`` (a start index or an index array) ordered by exact float64
+    squared distance, ties by index; and each row's (k+1)-th smallest distance (its k-th
+    neighbour after itself)."""
+    Qx = Xc[rows:rows + len(cand)] if np.isscalar(rows) else Xc[rows]
+    diff = Xc[cand] - Qx[:, None, :]
+    d = np.einsum("ijk,ijk->ij", diff, diff)
+    order = np.lexsort((cand, d), axis=1)
+    return np.take_along_axis(cand, order, axis=1), np.take_along_axis(d, order, axis=1)[:, k]
+
+
+def _whole_rows(Q: np.ndarray, XaT: np.ndarray, m: int):
+    """The ``m`` best columns of whole GEMM rows (rows the threshold left short of candidates) and
+    the worst of those ``m`` values."""
+    full = Q @ XaT
+    idx = np.argpartition(full, m - 1, axis=1)[:, :m]
+    return idx, np.take_along_axis(full, idx, axis=1).max(axis=1).astype(np.float64)
 
 
 def group_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
