@@ -277,3 +277,23 @@ def test_fast_neighbours_stay_exact_where_float32_cannot_tell_neighbours_apart()
     X = np.repeat(centres, 30, axis=0) + rng.normal(size=(6000, 20))
     want = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
     assert np.array_equal(_kernel.fast_neighbours(X, 5), want)
+
+
+def test_distinct_rows_merge_copies_as_spark_grouping_does():
+    """The grouping sample's per-partition and driver-side merge of copies: pandas' groupby over
+    (hash, values) as the oracle, -0.0 counted as 0.0, the result sorted by (hash, values)."""
+    from imbal_spark.sampling.grouping import _distinct_rows
+
+    rng = np.random.default_rng(3)
+    vals = rng.integers(-2, 3, size=(40, 3)).astype(np.float64)
+    vals[vals == 0] = rng.choice([0.0, -0.0], size=int((vals == 0).sum()))
+    idx = rng.integers(0, 40, size=500)
+    X = vals[idx].copy()
+    n = rng.integers(1, 4, size=500)
+    h = np.round(X + 0.0).astype(np.int64) @ np.array([7, 31, 131])  # a hash of the values
+    want = (pd.DataFrame(X + 0.0, columns=list("abc")).assign(h=h, n=n)
+            .groupby(["h", "a", "b", "c"], sort=True)["n"].sum().reset_index())
+    Xd, nd, hd = _distinct_rows(X.copy(), n.copy(), h.copy())
+    assert np.array_equal(hd, want["h"].to_numpy()) and np.array_equal(nd, want["n"].to_numpy())
+    assert np.array_equal(Xd, want[list("abc")].to_numpy()) and not np.signbit(Xd[Xd == 0]).any()
+    assert nd.sum() == n.sum() and len(Xd) < len(np.unique(X, axis=0)) + 1

@@ -275,49 +275,75 @@ def class_sample(cdf, xcols, n_rows: int, seed: int, rows: int = SAMPLE_ROWS):
     Rows are kept when :func:`sample_hash` falls below a threshold (about ``rows`` of them), so the
     sample never depends on partitioning or task order. Copies of one row share a hash, so the
     sample comes back as distinct rows with their counts (what reaches the driver is bounded by
-    the distinct rows kept, never by copies); when heavy duplication leaves too few distinct rows
+    the rows kept, never by copies of one row in a partition); when heavy duplication leaves too few distinct rows
     under the threshold, the ``rows`` distinct rows of smallest (hash, values) are taken instead.
     Bounded whatever the class size, as Spark's RangePartitioner bounds the sample it collects for
     a sort. This is also the pass that fills the class cache."""
     h = sample_hash(seed, xcols)
     q = cdf.select(h.alias("_hash"), *xcols)
-
-    def distinct(frame):
-        return frame.groupBy("_hash", *xcols).agg(F.count(F.lit(1)).alias("_n"))
-
     frac = min(1.0, rows / max(n_rows, 1))
     if frac < 1.0:
-        S, n, h = _collect_packed(distinct(q.where(F.col("_hash") < F.lit(int(-(2 ** 63) + frac * 2.0 ** 64)))),
-                                  xcols)
-        if len(S) < rows // 4:  # few distinct rows: the smallest hashes, bounded by `rows`
-            S, n, h = _collect_packed(distinct(q).orderBy("_hash", *xcols).limit(rows), xcols)
-    else:
-        S, n, h = _collect_packed(distinct(q), xcols)  # the class is smaller than the sample
-    order = np.lexsort([S[:, j] for j in reversed(range(S.shape[1]))] + [h])  # by hash, then values
-    return S[order], n[order]
+        q = q.where(F.col("_hash") < F.lit(int(-(2 ** 63) + frac * 2.0 ** 64)))
+    # no shuffle: each partition sends its kept rows already made distinct, the driver merges
+    # copies across partitions (one narrow stage instead of an aggregation's two plus a job per
+    # reduce partition)
+    S, n, h = _collect_packed(q, xcols)
+    if frac < 1.0 and len(S) < rows // 4:  # few distinct rows: the smallest hashes, bounded by `rows`
+        top = cdf.select(sample_hash(seed, xcols).alias("_hash"), *xcols)
+        S, n, h = _collect_packed(top.groupBy("_hash", *xcols).agg(F.count(F.lit(1)).alias("_n"))
+                                  .orderBy("_hash", *xcols).limit(rows), xcols)
+    return S, n
+
+
+def _distinct_rows(X: np.ndarray, n: np.ndarray, h: np.ndarray):
+    """Rows of ``X`` (hashes ``h``, counts ``n``) made distinct and sorted by (hash, values): copies
+    merged, their counts summed (-0.0 counts as 0.0, as in Spark's grouping). ``X`` is normalised
+    in place (callers pass arrays of their own); one sorted copy is made."""
+    np.add(X, 0.0, out=X)
+    order = np.lexsort([X[:, j] for j in reversed(range(X.shape[1]))] + [h])
+    X, n, h = X[order], n[order], h[order]
+    if len(X) < 2:
+        return X, n, h
+    new = np.ones(len(X), dtype=bool)
+    new[1:] = (h[1:] != h[:-1]) | (X[1:] != X[:-1]).any(axis=1)
+    if new.all():
+        return X, n, h
+    at = np.flatnonzero(new)
+    return X[at], np.add.reduceat(n, at), h[at]
 
 
 def _collect_packed(frame, xcols):
-    """(rows, counts, hashes) of a small DataFrame, collected as one packed float64/int64 blob per
-    partition: a few copies of the raw numbers on the driver, not pandas/Arrow frames of them."""
+    """(distinct rows sorted by (hash, values), counts, hashes) of a small DataFrame (columns
+    ``_hash``, ``xcols`` and optionally a count ``_n``), collected as one packed float64/int64
+    blob per partition, made distinct there: a few copies of the raw numbers on the driver, not
+    pandas/Arrow frames of them."""
     d = len(xcols)
+    counted = "_n" in frame.columns
 
     def pack(batches):
+        xs, ns, hs = [], [], []
         for pdf in batches:
             if len(pdf):
-                yield pd.DataFrame({"x": [pdf[xcols].to_numpy(dtype=np.float64).tobytes()],
-                                    "n": [pdf["_n"].to_numpy(dtype=np.int64).tobytes()],
-                                    "h": [pdf["_hash"].to_numpy(dtype=np.int64).tobytes()]})
+                xs.append(pdf[xcols].to_numpy(dtype=np.float64))
+                ns.append(pdf["_n"].to_numpy(dtype=np.int64) if counted else np.ones(len(pdf), np.int64))
+                hs.append(pdf["_hash"].to_numpy(dtype=np.int64))
+        if xs:
+            X, n, h = _distinct_rows(np.concatenate(xs), np.concatenate(ns), np.concatenate(hs))
+            yield pd.DataFrame({"x": [X.tobytes()], "n": [n.tobytes()], "h": [h.tobytes()]})
 
     xs, ns, hs = [], [], []
-    # partition by partition (one row per Arrow batch): the driver never holds a whole pickled
-    # copy of the sample besides its numbers
-    # a few partitions: toLocalIterator runs one job per partition (without AQE, the shuffle
-    # partitions of the distinct step would be 200 jobs)
-    for r in frame.coalesce(_COLLECT_PARTS).mapInPandas(pack, "x binary, n binary, h binary").toLocalIterator():
-        xs.append(np.frombuffer(r["x"], dtype=np.float64).reshape(-1, d))
-        ns.append(np.frombuffer(r["n"], dtype=np.int64))
-        hs.append(np.frombuffer(r["h"], dtype=np.int64))
+    # the blobs are made by one parallel job and kept (a blob per partition, the sample's size in
+    # all), then brought back a few partitions at a time (toLocalIterator: a job per partition):
+    # the driver never holds a whole pickled copy of the sample besides its numbers
+    packed = frame.mapInPandas(pack, "x binary, n binary, h binary").persist()
+    try:
+        packed.count()
+        for r in packed.coalesce(_COLLECT_PARTS).toLocalIterator():
+            xs.append(np.frombuffer(r["x"], dtype=np.float64).reshape(-1, d))
+            ns.append(np.frombuffer(r["n"], dtype=np.int64))
+            hs.append(np.frombuffer(r["h"], dtype=np.int64))
+    finally:
+        packed.unpersist()
     n = np.concatenate(ns or [np.empty(0, np.int64)])
     h = np.concatenate(hs or [np.empty(0, np.int64)])
     S = np.empty((len(n), d))
@@ -326,7 +352,7 @@ def _collect_packed(frame, xcols):
         S[at:at + len(xs[i])] = xs[i]
         at += len(xs[i])
         xs[i] = None
-    return S, n, h
+    return _distinct_rows(S, n, h)  # copies of a row from different partitions merged
 
 
 def expand(sample, rows: int) -> np.ndarray:
