@@ -297,3 +297,26 @@ def test_distinct_rows_merge_copies_as_spark_grouping_does():
     assert np.array_equal(hd, want["h"].to_numpy()) and np.array_equal(nd, want["n"].to_numpy())
     assert np.array_equal(Xd, want[list("abc")].to_numpy()) and not np.signbit(Xd[Xd == 0]).any()
     assert nd.sum() == n.sum() and len(Xd) < len(np.unique(X, axis=0)) + 1
+
+
+def test_recall_probe_merges_partitions_into_the_global_nearest_rows():
+    """Candidates gathered batch by batch in separate partitions and merged in any order are
+    each sample row's k + 1 nearest rows of the whole class (exact squared distances)."""
+    from imbal_spark.sampling.neighbours import RecallProbe
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 6))
+    S = np.vstack([X[:5], rng.normal(size=(4, 6))])
+    probe = RecallProbe(S, 4)
+    parts = []
+    for chunk in np.array_split(X, 3):
+        best = probe.empty()
+        for batch in np.array_split(chunk, 4):
+            best = probe.scan(batch, best)
+        parts.append(best)
+    merged = probe.merge(parts[2], probe.merge(parts[0], parts[1]))
+    sid, d, Xc = merged
+    for i, s in enumerate(S):
+        exact = np.sort(((X - s) ** 2).sum(axis=1))[:5]
+        np.testing.assert_allclose(d[sid == i], exact, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(((Xc[sid == i] - s) ** 2).sum(axis=1), exact, rtol=1e-12, atol=0)

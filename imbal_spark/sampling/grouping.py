@@ -31,6 +31,7 @@ linear in the class, while many more of a row's neighbours are found than by cel
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,6 +75,7 @@ class GroupModel:
     halo_bins: np.ndarray = None  # (n_cells,) halo of a cell: box distance bin < this (0 = none)
     halo_ok: np.ndarray = None  # (n_cells,) cells that may take a halo (own their group, no hash split)
     merged: bool = False  # some non-empty cell joined another cell's group
+    recall: dict = None  # neighbour recall@k of the grouping, when measured (RecallProbe)
 
     @property
     def levels(self) -> int:
@@ -373,14 +375,16 @@ def sample_size(n_cells: int) -> int:
 
 
 def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo: float = 0.0,
-                      sample=None, seed: int = 0):
+                      sample=None, seed: int = 0, probe=None):
     """GroupModel of one class (``cdf``: feature columns ``xcols``, ideally cached) and the exact
     row count of every group (``model.index_rows``: with its halo).
 
     The cut directions and cut points come from a deterministic sample of the class (``sample``:
     (distinct rows, counts) from :func:`class_sample`, made here with ``seed`` if not given); one pass over the class then counts every cell's rows
     exactly and, with a halo, the histogram of box distances that sizes each cell's halo. Two
-    passes in all (plus the sample's), whatever the number of cut levels."""
+    passes in all (plus the sample's), whatever the number of cut levels. With a ``probe``
+    (:class:`.neighbours.RecallProbe`), the counting pass also measures the grouping's neighbour
+    recall (``model.recall``)."""
     n_cells = cells_wanted(n_rows, k, max_group_rows, halo)
     if sample is None:
         sample = class_sample(cdf, xcols, n_rows, seed, sample_size(n_cells))
@@ -390,13 +394,17 @@ def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo
         model.group_mult = np.ones(1, dtype=np.int64)
         model, sizes = _finish(cdf, xcols, model, np.array([n_rows]), k, max_group_rows)
         model.index_rows = dict(sizes)
+        if probe is not None:
+            model.recall = probe.recall(model, _count_cells(cdf, xcols, model, False, probe)[2])
         return model, sizes
-    counts, hist = _count_cells(cdf, xcols, model, with_halo=halo > 0)
+    counts, hist, best = _count_cells(cdf, xcols, model, with_halo=halo > 0, probe=probe)
     model, sizes = _finish(cdf, xcols, model, counts, k, max_group_rows)
     model.index_rows = dict(sizes)
     if halo > 0 and model.n_groups > 1:
         exact = not model.merged and (model.group_mult == 1).all()
         _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist if exact else None)
+    if probe is not None:
+        model.recall = probe.recall(model, best)
     return model, sizes
 
 
@@ -450,34 +458,44 @@ def _cells_from_sample(S: np.ndarray, n: np.ndarray, n_cells: int) -> GroupModel
     return model
 
 
-def _count_cells(cdf, xcols, model, with_halo: bool):
+def _count_cells(cdf, xcols, model, with_halo: bool, probe=None):
     """One pass: the exact row count of every final cell and, ``with_halo``, the histogram (cells x
-    HALO_BINS) of the box distances of other cells' rows within HALO_MAX_SD of each cell."""
+    HALO_BINS) of the box distances of other cells' rows within HALO_MAX_SD of each cell; with a
+    ``probe`` (:class:`.neighbours.RecallProbe`), the same pass gathers its candidates.
+    Returns (counts, hist, candidates or None)."""
     n_cells = int(np.prod(model.splits))
     size = n_cells * (1 + (HALO_BINS if with_halo else 0))
 
     def part(batches):
         acc = np.zeros(size, dtype=np.int64)
+        best = probe.empty() if probe is not None else None
         for pdf in batches:
             X = _matrix(pdf, xcols)
             if not len(X):
                 continue
-            P = model.projections(X)
-            acc[:n_cells] += np.bincount(model.cells(X, P=P), minlength=n_cells)
+            if not model.splits:  # one cell (only the recall probe is wanted)
+                acc[0] += len(X)
+            else:
+                P = model.projections(X)
+                acc[:n_cells] += np.bincount(model.cells(X, P=P), minlength=n_cells)
             for s in range(0, len(X) if with_halo else 0, NEAR_CHUNK):  # bounded temporary arrays
                 _, c, dist = model.near_cells(P[s:s + NEAR_CHUNK], HALO_MAX_SD)
                 far = dist > 0
                 hb = np.minimum((dist[far] * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
                 acc[n_cells:] += np.bincount(c[far] * HALO_BINS + hb, minlength=n_cells * HALO_BINS)
-        nz = np.flatnonzero(acc)  # one row per partition, its non-empty counters only
-        yield pd.DataFrame({"key": nz, "n": acc[nz]})
+            if probe is not None:
+                best = probe.scan(X, best)
+        yield pd.DataFrame({"b": [pickle.dumps((acc, best), protocol=pickle.HIGHEST_PROTOCOL)]})
 
-    rows = cdf.mapInPandas(part, "key long, n long").groupBy("key").agg(F.sum("n").alias("n")).collect()
-    acc = np.zeros(size, dtype=np.int64)
-    for r in rows:
-        acc[int(r["key"])] = int(r["n"])
+    def merge(a, b):
+        return a[0] + b[0], (probe.merge(a[1], b[1]) if probe is not None else None)
+
+    # one small result per partition, summed in a tree on the executors (as MLlib aggregates its
+    # gradients): the driver receives a few partial sums, however many partitions and cells
+    acc, best = (cdf.mapInPandas(part, "b binary").rdd.map(lambda r: pickle.loads(r[0]))
+                 .treeReduce(merge, depth=2))
     hist = acc[n_cells:].reshape(n_cells, HALO_BINS) if with_halo else None
-    return acc[:n_cells], hist
+    return acc[:n_cells], hist, best
 
 
 def _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist=None):

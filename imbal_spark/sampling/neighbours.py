@@ -4,17 +4,16 @@ A row's k nearest neighbours within its group's index are exactly those of its g
 neighbours that the index holds (plus stand-ins for the others), so recall@k of the in-group
 search is the share of a row's exact global k nearest neighbours (self excluded) that are in its
 group's index: its group's own rows or its halo. The sample's
-exact global neighbours come from a distributed brute-force pass: every partition of the class
-scores the sample against its rows and keeps its k+1 best per sample row; Spark then keeps the
-k+1 best overall. Only the sample (a few hundred rows) and those candidates reach the driver.
+exact global neighbours come from a distributed brute-force search riding on the grouping's
+counting pass: every partition of the class scores the sample against its rows and keeps its k+1
+best per sample row; the partitions' candidates are merged in a tree on the executors, keeping
+the k+1 best overall. Only the sample (a few hundred rows) and those candidates reach the driver.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Window
-from pyspark.sql import functions as F
 
 #: Extra candidates per sample row kept by the GEMM prefilter before exact re-ranking.
 _MARGIN = 8
@@ -71,40 +70,45 @@ def recall_from_candidates(sid, dist, hit, k) -> float:
     return total / n if n else float("nan")
 
 
-def neighbour_recall(cdf, xcols, model, k: int, sample_rows: int, seed: int, sample=None) -> dict:
-    """recall@k of the grouping ``model`` for the class rows ``cdf`` (columns ``xcols``): the share
-    of a sample row's exact k nearest neighbours that its group's k-NN index (halo included) holds.
-    The sample: the ``sample_rows`` rows of smallest (hash, values) (``sample``: those rows, already
-    taken from :func:`.grouping.class_sample`, which holds them)."""
-    if sample is not None:
-        S = np.asarray(sample, dtype=np.float64)[:sample_rows]
-    else:
-        order = [F.xxhash64(F.lit(seed), *[F.col(c) for c in xcols])] + [F.col(c) for c in xcols]
-        rows = cdf.select(*xcols).orderBy(*order).limit(sample_rows).collect()  # a few hundred rows
-        S = np.array([[r[c] for c in xcols] for r in rows], dtype=np.float64).reshape(-1, len(xcols))
-    if len(S) == 0:
-        return {"recall_at_k": None, "k": k, "sample_rows": 0}
-    sample_groups = model.assign(S)
+def best_candidates(sid, d, X, m: int):
+    """Of candidate rows ``X`` (squared distance ``d`` to sample row ``sid``), the ``m`` nearest
+    of each sample row: (sid, d, X) sorted by (sid, d)."""
+    order = np.lexsort((d, sid))
+    sid, d = sid[order], d[order]
+    start = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.empty(0, np.int64)
+    rank = np.arange(len(sid)) - np.repeat(start, np.diff(np.r_[start, len(sid)]))
+    keep = order[rank < m]
+    return sid[rank < m], d[rank < m], X[keep]
 
-    def part(batches):
-        best = []
-        for pdf in batches:
-            X = pdf[xcols].to_numpy(dtype=np.float64)
-            sid, d, idx = top_candidates(S, X, k)
-            hit = in_index(model, X, idx, sample_groups[sid]) if len(idx) else idx
-            best.append(pd.DataFrame({"sid": sid, "d": d, "g": hit}))
-            if len(best) > 8:  # keep the partition's running best k+1 per sample row
-                cur = pd.concat(best)
-                best = [cur.sort_values(["sid", "d", "g"], kind="mergesort").groupby("sid").head(k + 1)]
-        if best:
-            cur = pd.concat(best)
-            yield cur.sort_values(["sid", "d", "g"], kind="mergesort").groupby("sid").head(k + 1)
 
-    cand = cdf.select(*xcols).mapInPandas(part, "sid long, d double, g long")
-    w = Window.partitionBy("sid").orderBy("d", "g")
-    rows = cand.withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= k + 1).collect()
-    sid = np.array([r["sid"] for r in rows], dtype=np.int64)
-    d = np.array([r["d"] for r in rows])
-    g = np.array([r["g"] for r in rows], dtype=np.int64)
-    return {"recall_at_k": round(float(recall_from_candidates(sid, d, g, k)), 6),
-            "k": k, "sample_rows": int(len(S))}
+class RecallProbe:
+    """recall@k gathered during another pass over the class (the counting pass of the grouping),
+    so it costs no pass of its own: each partition keeps, for every sample row, its k+1 nearest
+    rows (their values: which index holds them is known only once the groups and halos are
+    planned); partitions' candidates are merged by :meth:`merge`; :meth:`recall` scores them
+    against the final grouping model."""
+
+    def __init__(self, S: np.ndarray, k: int):
+        self.S = np.asarray(S, dtype=np.float64)
+        self.k = int(k)
+
+    def empty(self):
+        d = self.S.shape[1]
+        return np.empty(0, np.int64), np.empty(0), np.empty((0, d))
+
+    def scan(self, X: np.ndarray, best):
+        """``best`` updated with the rows ``X`` of one batch."""
+        sid, dist, idx = top_candidates(self.S, X, self.k)
+        return self.merge(best, (sid, dist, X[idx]))
+
+    def merge(self, a, b):
+        return best_candidates(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]),
+                               np.concatenate([a[2], b[2]]), self.k + 1)
+
+    def recall(self, model, best) -> dict:
+        sid, dist, Xc = best
+        if len(self.S) == 0:
+            return {"recall_at_k": None, "k": self.k, "sample_rows": 0}
+        hit = in_index(model, Xc, np.arange(len(Xc)), model.assign(self.S)[sid]) if len(Xc) else sid
+        return {"recall_at_k": round(float(recall_from_candidates(sid, dist, hit, self.k)), 6),
+                "k": self.k, "sample_rows": int(len(self.S))}

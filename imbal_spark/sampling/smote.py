@@ -37,7 +37,7 @@ from ..errors import ConfigError, InputError
 from . import _kernel
 from .base import SYNTHETIC_COL, BaseSampler, class_index, class_key, label_case
 from .grouping import MAX_HALO, build_group_model, cells_wanted, class_sample, expand, sample_size
-from .neighbours import neighbour_recall
+from .neighbours import RecallProbe
 from .strategy import OVER
 
 #: Most new values (rows x features) one task generates; bigger outputs are split over tasks.
@@ -319,9 +319,11 @@ class SMOTE(BaseSampler):
                 # one bounded, hash-chosen sample gives the cuts and the recall sample
                 sample = class_sample(cdf, xcols, counts[c], seed, max(int(self.recall_sample), sample_size(
                     cells_wanted(counts[c], k, self.max_group_rows, float(self.halo)))))
+                # the recall is measured by the grouping's counting pass (no pass of its own)
+                probe = RecallProbe(expand(sample, int(self.recall_sample)), k) if self.recall_sample else None
                 try:
                     model, sizes = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows,
-                                                     float(self.halo), sample=sample)
+                                                     float(self.halo), sample=sample, probe=probe)
                 except InputError as e:
                     raise InputError(f"class {c!r}: {e}") from None
             self.group_models_[c] = model
@@ -336,10 +338,8 @@ class SMOTE(BaseSampler):
                          "axes_cuts": list(model.splits), "halo": float(self.halo),
                          "index_rows_max": max(model.index_rows.values()),
                          "halo_rows": int(sum(model.index_rows.values()) - sum(sizes.values()))}
-            if self.recall_sample:
-                with self.timings_.step(spark, f"neighbour recall class {c!r}"):
-                    recall[c] = neighbour_recall(cdf, xcols, model, k, int(self.recall_sample), seed,
-                                                 sample=expand(sample, int(self.recall_sample)))
+            if model.recall is not None:
+                recall[c] = model.recall
             inputs.append(_assign_groups(cdf, xcols, model, set(alloc)))
         self.groups_ = groups
         self.neighbour_recall_ = recall
