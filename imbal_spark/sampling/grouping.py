@@ -39,6 +39,7 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from ..errors import InputError
+from ._kernel import lex_order
 
 #: Cells are cut to about this fraction of max_group_rows, leaving room for uneven cuts.
 FILL = 0.75
@@ -299,11 +300,15 @@ def class_sample(cdf, xcols, n_rows: int, seed: int, rows: int = SAMPLE_ROWS):
 
 def _distinct_rows(X: np.ndarray, n: np.ndarray, h: np.ndarray):
     """Rows of ``X`` (hashes ``h``, counts ``n``) made distinct and sorted by (hash, values): copies
-    merged, their counts summed (-0.0 counts as 0.0, as in Spark's grouping). ``X`` is normalised
-    in place (callers pass arrays of their own); one sorted copy is made."""
+    merged, their counts summed (-0.0 counts as 0.0, as in Spark's grouping). ``X`` is reordered
+    in place, a column at a time (callers pass arrays of their own): the driver holds the sample
+    once, not twice."""
     np.add(X, 0.0, out=X)
-    order = np.lexsort([X[:, j] for j in reversed(range(X.shape[1]))] + [h])
-    X, n, h = X[order], n[order], h[order]
+    # by hash, values only where hashes tie (copies, rare collisions): no sorted copy of every column
+    order = lex_order([h] + [X[:, j] for j in range(X.shape[1])])
+    n, h = n[order], h[order]
+    for j in range(X.shape[1]):
+        X[:, j] = X[order, j]
     if len(X) < 2:
         return X, n, h
     new = np.ones(len(X), dtype=bool)
@@ -311,7 +316,9 @@ def _distinct_rows(X: np.ndarray, n: np.ndarray, h: np.ndarray):
     if new.all():
         return X, n, h
     at = np.flatnonzero(new)
-    return X[at], np.add.reduceat(n, at), h[at]
+    for j in range(X.shape[1]):  # compacted in place: ``at`` is increasing
+        X[:len(at), j] = X[at, j]
+    return X[:len(at)], np.add.reduceat(n, at), h[at]
 
 
 def _collect_packed(frame, xcols):
@@ -346,8 +353,10 @@ def _collect_packed(frame, xcols):
             hs.append(np.frombuffer(r["h"], dtype=np.int64))
     finally:
         packed.unpersist()
+    r = None
     n = np.concatenate(ns or [np.empty(0, np.int64)])
     h = np.concatenate(hs or [np.empty(0, np.int64)])
+    ns = hs = None
     S = np.empty((len(n), d))
     at = 0
     for i in range(len(xs)):  # blob by blob, each dropped once copied: the sample is held ~once

@@ -35,6 +35,7 @@ from pyspark.sql import types as T
 
 from ..errors import ConfigError, InputError
 from . import _kernel
+from ._kernel import lex_order  # noqa: F401 (the kernel's canonical order; imported from here by callers)
 from .base import SYNTHETIC_COL, BaseSampler, class_index, class_key, label_case
 from .grouping import MAX_HALO, build_group_model, cells_wanted, class_sample, expand, sample_size
 from .neighbours import RecallProbe
@@ -44,29 +45,6 @@ from .strategy import OVER
 GEN_VALUES = 1 << 27
 #: New values per pandas DataFrame a kernel task yields (8 MiB of float64).
 OUT_VALUES = 1 << 20
-
-
-def lex_order(keys: list) -> np.ndarray | None:
-    """Positions that sort rows by ``keys`` (numpy columns, the first most significant), ties in
-    all of them kept in arrival order: ``pandas.sort_values(keys, kind="mergesort")``'s order.
-    One stable argsort of the first key, then the remaining keys only for runs of equal first
-    values (float rows rarely tie, so this is ~20x cheaper than sorting by every column). None
-    when a key is not plain numbers (text, or NaN) -- the caller sorts with pandas then."""
-    if any(k.dtype.kind not in "iuf" or (k.dtype.kind == "f" and np.isnan(k).any()) for k in keys):
-        return None
-    o = np.argsort(keys[0], kind="stable")
-    if len(keys) > 1 and len(o) > 1:
-        s = keys[0][o]
-        tie = s[1:] == s[:-1]
-        if tie.any():
-            in_run = np.zeros(len(o), dtype=bool)
-            in_run[1:] |= tie
-            in_run[:-1] |= tie
-            pos = np.flatnonzero(in_run)
-            run = np.cumsum(np.concatenate([[True], ~tie]))[pos]  # runs are contiguous in ``pos``
-            sub = o[pos]
-            o[pos] = sub[np.lexsort([k[sub] for k in reversed(keys[1:])] + [run])]  # stable: keeps ties
-    return o
 
 
 def canonical_order(pdf: pd.DataFrame, xcols: list, order_col: str | None) -> pd.DataFrame:
