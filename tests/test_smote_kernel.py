@@ -320,3 +320,42 @@ def test_recall_probe_merges_partitions_into_the_global_nearest_rows():
         exact = np.sort(((X - s) ** 2).sum(axis=1))[:5]
         np.testing.assert_allclose(d[sid == i], exact, rtol=1e-12, atol=0)
         np.testing.assert_allclose(((Xc[sid == i] - s) ** 2).sum(axis=1), exact, rtol=1e-12, atol=0)
+
+
+def test_halo_distance_is_euclidean_over_the_cut_axes_in_feature_space_units():
+    """near_cells: the distance from a row to a cell is the Euclidean norm, over the cut axes, of
+    the bins between the row and the cell's range, each bin worth the feature-space distance a row
+    must move to cross it (over the first axis's standard deviation in feature space)."""
+    from imbal_spark.sampling.grouping import _cells_from_sample
+
+    rng = np.random.default_rng(4)
+    S = rng.normal(size=(20000, 4)) * [5.0, 3.0, 1.0, 0.2] + [0, 100, -3, 7]  # unequal ranges
+    model = _cells_from_sample(S, np.ones(len(S), np.int64), 12)
+    assert len(model.splits) >= 2
+    grad = np.sqrt(((model.dirs * model.inv) ** 2).sum(axis=1))
+    unit = model.psd[0] / grad[0]
+    steps = model.halo_steps()
+    np.testing.assert_allclose(steps, 1.0 / (model.pscale * grad * unit), rtol=1e-12)
+    X = S[:300]
+    P = model.projections(X)
+    row, cell, dist = model.near_cells(P, 1e9)  # every cell
+    own = model.cells(X, P=P)
+    n_cells = int(np.prod(model.splits))
+    assert len(row) == len(X) * n_cells
+    for r, c, d in zip(row[::7], cell[::7], dist[::7]):
+        digits, rest = [], int(c)
+        for g in reversed(model.splits):
+            digits.append(rest % g)
+            rest //= g
+        digits.reverse()
+        parent, total = 0, 0.0
+        for l, (g, j) in enumerate(zip(model.splits, digits)):
+            b = int(model.bin_of(P[r:r + 1], l)[0])
+            cuts = model.cuts[l][parent]
+            lo = cuts[j - 1] if j > 0 else -np.inf
+            hi = cuts[j] if j < g - 1 else np.inf  # bins lo .. hi-1 belong to digit j
+            gap = lo - b if b < lo else (b - hi + 1 if b >= hi else 0)
+            total += (gap * steps[l]) ** 2
+            parent = parent * g + j
+        assert d == pytest.approx(np.sqrt(total), rel=1e-12, abs=1e-12)
+        assert (d == 0) == (c == own[r])

@@ -18,8 +18,13 @@ than ``max_group_rows`` (heavy ties along every axis) is split by a hash of its 
 
 **Halo.** A cut separates a row from those of its neighbours that lie across it, so each group's
 k-NN *index* also holds a halo: the rows of other cells whose box distance to the cell (the
-largest distance, over the cut axes, from the row's projection to the cell's range, in standard
-deviations of that axis) is below a per-cell width. Halo rows are only searched, never base rows,
+Euclidean distance, over the cut axes, from the row's projections to the cell's ranges, each
+measured as the feature-space distance a row must move to cross it, in standard deviations of the
+first axis) is below a per-cell width. A row's neighbours lie about as far along any direction,
+so one unit for every axis, and faces before corners, take the likeliest neighbours first (on the
+benchmark data, recall@5 0.94 -> 0.96 at 3M rows and 0.78 -> 0.81 at 10M, measured offline with
+1,000 rows, for the same index sizes, against the largest per-axis distance in each axis's own
+standard deviations). Halo rows are only searched, never base rows,
 so they give no new rows of their own. With ``halo = h`` the cells are cut to about ``(1 - h)`` of
 ``max_group_rows`` and each cell's width is the widest (in steps of ``HALO_MAX_SD / HALO_BINS``)
 that keeps its index within ``max_group_rows``, from a histogram of box distances made by the
@@ -47,7 +52,8 @@ FILL = 0.75
 MAX_BINS = 4096
 MAX_HIST_ROWS = 1 << 18
 SPAN_SD = 8.0
-#: Halo widths are measured up to this many standard deviations of a cut axis, in HALO_BINS steps.
+#: Halo widths are measured up to this many units of :meth:`GroupModel.halo_steps` (standard
+#: deviations of the first cut axis), in HALO_BINS steps.
 HALO_MAX_SD = 2.0
 HALO_BINS = 64
 #: Rows per near_cells call: its (rows x nearby cells) temporaries stay small.
@@ -111,18 +117,33 @@ class GroupModel:
             cell = cell * self.splits[l] + part
         return cell
 
+    def halo_steps(self) -> np.ndarray:
+        """(L,) length of one bin of each cut axis in halo units: the feature-space distance a
+        row must move to cross it (a projection step over the norm of the projection's
+        feature-space gradient), over the first axis's standard deviation in feature space. One
+        unit for every axis: a row's neighbours lie about as far along any direction, whatever
+        the spread of the class along it."""
+        grad = np.sqrt(((self.dirs * self.inv) ** 2).sum(axis=1))  # |dP_l / dX|
+        unit = self.psd[0] / grad[0] if grad[0] > 0 and self.psd[0] > 0 else 0.0
+        ok = (self.pscale > 0) & (grad > 0) & (unit > 0)
+        return np.where(ok, 1.0 / np.where(ok, self.pscale * grad * unit, 1.0), np.inf)
+
     def near_cells(self, P: np.ndarray, max_sd: float):
-        """(row, cell, box distance in sd) of every final cell within ``max_sd`` of each row of
+        """(row, cell, box distance) of every final cell within ``max_sd`` of each row of
         projections ``P``; a row's own cell is there with distance 0. Elementwise: a row's entries
-        never depend on its batch. The distance to a cell is measured in whole bins of each cut
-        axis (a row is in a cell's range exactly when its bin is), scaled to standard deviations."""
+        never depend on its batch. The distance to a cell is Euclidean over the cut axes, in whole
+        bins of each axis (a row is in a cell's range exactly when its bin is), in the units of
+        :meth:`halo_steps`: the feature-space distance, so that the halo takes the rows nearest
+        to the cell first (its faces before its corners, every axis alike)."""
         n = P.shape[0]
         row = np.arange(n)
         cell = np.zeros(n, dtype=np.int64)
-        dist = np.zeros(n)
+        d2 = np.zeros(n)
+        lim = max_sd * max_sd
+        steps = self.halo_steps()
         for l, g in enumerate(self.splits):
             b = self.bin_of(P, l)[row]
-            step = 1.0 / (self.pscale[l] * self.psd[l]) if self.pscale[l] > 0 and self.psd[l] > 0 else np.inf
+            step = steps[l]
             cuts = self.cuts[l][cell]  # (m, g-1)
             rr, cc, dd = [], [], []
             for j in range(g):
@@ -131,13 +152,13 @@ class GroupModel:
                     gap = np.maximum(gap, cuts[:, j - 1] - b)
                 if j < g - 1:
                     gap = np.maximum(gap, b - cuts[:, j] + 1)
-                nd = np.maximum(dist, np.where(gap > 0, gap * step, 0.0))
-                keep = nd <= max_sd
+                nd = d2 + np.where(gap > 0, (gap * step) ** 2, 0.0)
+                keep = nd <= lim
                 rr.append(row[keep])
                 cc.append(cell[keep] * g + j)
                 dd.append(nd[keep])
-            row, cell, dist = np.concatenate(rr), np.concatenate(cc), np.concatenate(dd)
-        return row, cell, dist
+            row, cell, d2 = np.concatenate(rr), np.concatenate(cc), np.concatenate(dd)
+        return row, cell, np.sqrt(d2)
 
     @property
     def has_halo(self) -> bool:
