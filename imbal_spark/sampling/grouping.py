@@ -10,7 +10,7 @@ The principal axes and the cut points come from a sample of the class chosen by 
 row's values (about 65k rows whatever the class size, as Spark's RangePartitioner samples for a
 sort), so they depend only on the class's rows, never on partitioning or task order; one Spark
 pass then counts every cell's rows exactly (and the halo histogram below), returning only those
-counters. Every per-row computation is elementwise numpy, so a row's cell never depends on the
+counters (and, with a recall probe, a few candidate rows per sampled row). Every per-row computation is elementwise numpy, so a row's cell never depends on the
 batch it arrives in.
 
 Cells smaller than ``k + 1`` rows are merged into the previous (or next) cell; a cell still larger
@@ -122,14 +122,16 @@ class GroupModel:
         row must move to cross it (a projection step over the norm of the projection's
         feature-space gradient), over the first axis's standard deviation in feature space. One
         unit for every axis: a row's neighbours lie about as far along any direction, whatever
-        the spread of the class along it."""
+        the spread of the class along it. Exact for one axis; the axes' gradients are orthogonal
+        in the scaled space, not always in feature space, so their Euclidean sum approximates
+        the feature-space distance (a ranking of candidate halo rows, not a bound)."""
         grad = np.sqrt(((self.dirs * self.inv) ** 2).sum(axis=1))  # |dP_l / dX|
         unit = self.psd[0] / grad[0] if grad[0] > 0 and self.psd[0] > 0 else 0.0
         ok = (self.pscale > 0) & (grad > 0) & (unit > 0)
         return np.where(ok, 1.0 / np.where(ok, self.pscale * grad * unit, 1.0), np.inf)
 
-    def near_cells(self, P: np.ndarray, max_sd: float):
-        """(row, cell, box distance) of every final cell within ``max_sd`` of each row of
+    def near_cells(self, P: np.ndarray, reach: float):
+        """(row, cell, box distance) of every final cell within ``reach`` of each row of
         projections ``P``; a row's own cell is there with distance 0. Elementwise: a row's entries
         never depend on its batch. The distance to a cell is Euclidean over the cut axes, in whole
         bins of each axis (a row is in a cell's range exactly when its bin is), in the units of
@@ -139,7 +141,7 @@ class GroupModel:
         row = np.arange(n)
         cell = np.zeros(n, dtype=np.int64)
         d2 = np.zeros(n)
-        lim = max_sd * max_sd
+        lim = reach * reach
         steps = self.halo_steps()
         for l, g in enumerate(self.splits):
             b = self.bin_of(P, l)[row]
@@ -164,13 +166,13 @@ class GroupModel:
     def has_halo(self) -> bool:
         return self.halo_bins is not None and bool((self.halo_bins > 0).any())
 
-    def _halo_entries(self, X: np.ndarray, own: np.ndarray, max_sd: float = HALO_MAX_SD):
-        """(row, cell, group, distance bin) of the rows of ``X`` within ``max_sd`` of other groups'
+    def _halo_entries(self, X: np.ndarray, own: np.ndarray, reach: float = HALO_MAX_SD):
+        """(row, cell, group, distance bin) of the rows of ``X`` within ``reach`` of other groups'
         cells (candidates for their halo): cells that may take a halo, not the row's own group."""
         P = self.projections(X)
         rs, cs, ds = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0)]
         for s in range(0, len(P), NEAR_CHUNK):  # bounded (rows x nearby cells) temporaries
-            r, c, d = self.near_cells(P[s:s + NEAR_CHUNK], max_sd)
+            r, c, d = self.near_cells(P[s:s + NEAR_CHUNK], reach)
             rs.append(r + s)
             cs.append(c)
             ds.append(d)
@@ -327,6 +329,8 @@ def _distinct_rows(X: np.ndarray, n: np.ndarray, h: np.ndarray):
     np.add(X, 0.0, out=X)
     # by hash, values only where hashes tie (copies, rare collisions): no sorted copy of every column
     order = lex_order([h] + [X[:, j] for j in range(X.shape[1])])
+    if order is None:  # NaN values (never from SMOTE, which refuses them): numpy's full sort
+        order = np.lexsort([X[:, j] for j in reversed(range(X.shape[1]))] + [h])
     n, h = n[order], h[order]
     for j in range(X.shape[1]):
         X[:, j] = X[order, j]
@@ -339,7 +343,8 @@ def _distinct_rows(X: np.ndarray, n: np.ndarray, h: np.ndarray):
     at = np.flatnonzero(new)
     for j in range(X.shape[1]):  # compacted in place: ``at`` is increasing
         X[:len(at), j] = X[at, j]
-    return X[:len(at)], np.add.reduceat(n, at), h[at]
+    Xd = X[:len(at)]
+    return (Xd.copy() if len(at) < len(X) // 2 else Xd), np.add.reduceat(n, at), h[at]
 
 
 def _collect_packed(frame, xcols):
@@ -515,15 +520,22 @@ def _count_cells(cdf, xcols, model, with_halo: bool, probe=None):
                 acc[n_cells:] += np.bincount(c[far] * HALO_BINS + hb, minlength=n_cells * HALO_BINS)
             if probe is not None:
                 best = probe.scan(X, best)
-        yield pd.DataFrame({"b": [pickle.dumps((acc, best), protocol=pickle.HIGHEST_PROTOCOL)]})
+        nz = np.flatnonzero(acc)  # its non-empty counters only
+        yield pd.DataFrame({"b": [pickle.dumps((nz, acc[nz], best), protocol=pickle.HIGHEST_PROTOCOL)]})
 
     def merge(a, b):
-        return a[0] + b[0], (probe.merge(a[1], b[1]) if probe is not None else None)
+        keys, inv = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+        vals = np.zeros(len(keys), dtype=np.int64)
+        np.add.at(vals, inv, np.concatenate([a[1], b[1]]))
+        return keys, vals, (probe.merge(a[2], b[2]) if probe is not None else None)
 
-    # one small result per partition, summed in a tree on the executors (as MLlib aggregates its
-    # gradients): the driver receives a few partial sums, however many partitions and cells
-    acc, best = (cdf.mapInPandas(part, "b binary").rdd.map(lambda r: pickle.loads(r[0]))
-                 .treeReduce(merge, depth=2))
+    # one small result per partition (sparse counters, candidates), merged in a tree on the
+    # executors as MLlib aggregates its gradients: the driver receives ~sqrt(partitions) partial
+    # results, each at most the non-empty counters and the probe's candidates
+    keys, vals, best = (cdf.mapInPandas(part, "b binary").rdd.map(lambda r: pickle.loads(r[0]))
+                        .treeReduce(merge, depth=2))
+    acc = np.zeros(size, dtype=np.int64)
+    acc[keys] = vals
     hist = acc[n_cells:].reshape(n_cells, HALO_BINS) if with_halo else None
     return acc[:n_cells], hist, best
 

@@ -19,12 +19,13 @@ import pandas as pd
 _MARGIN = 8
 
 
-def top_candidates(S: np.ndarray, X: np.ndarray, k: int):
+def top_candidates(S: np.ndarray, X: np.ndarray, k: int, all_candidates: bool = False):
     """For each sample row, the k+1 nearest rows of ``X``: (sample id, distance, row of X) arrays.
 
     A float64 GEMM (``|x|^2 - 2 s.x`` on centred rows) picks ``k + 1 + margin`` candidates per
     sample row; their exact squared distances (direct differences, so a row's distance to itself
-    is 0) pick the ``k + 1``. ~1 ns a pair instead of ~80 for direct differences over all rows."""
+    is 0) pick the ``k + 1`` (``all_candidates``: all of them are returned, for the caller to pick
+    with its own tie-break). ~1 ns a pair instead of ~80 for direct differences over all rows."""
     n = X.shape[0]
     if n == 0:
         return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
@@ -43,10 +44,10 @@ def top_candidates(S: np.ndarray, X: np.ndarray, k: int):
         cand = np.tile(np.arange(n), (len(S), 1))
     diff = X[cand] - S[:, None, :]
     D = np.einsum("ijk,ijk->ij", diff, diff)
-    if m < c:
+    if m < c and not all_candidates:
         pick = np.argpartition(D, m - 1, axis=1)[:, :m]
         cand, D = np.take_along_axis(cand, pick, 1), np.take_along_axis(D, pick, 1)
-    sid = np.repeat(np.arange(len(S)), m)
+    sid = np.repeat(np.arange(len(S)), cand.shape[1])
     return sid, D.ravel(), cand.ravel()
 
 
@@ -72,8 +73,10 @@ def recall_from_candidates(sid, dist, hit, k) -> float:
 
 def best_candidates(sid, d, X, m: int):
     """Of candidate rows ``X`` (squared distance ``d`` to sample row ``sid``), the ``m`` nearest
-    of each sample row: (sid, d, X) sorted by (sid, d)."""
-    order = np.lexsort((d, sid))
+    of each sample row: (sid, d, X) sorted by (sid, d, values). Rows at equal distance are told
+    apart by their values, never by arrival order, so the choice does not depend on partitioning
+    (copies of one row are interchangeable)."""
+    order = np.lexsort([X[:, j] for j in reversed(range(X.shape[1]))] + [d, sid])
     sid, d = sid[order], d[order]
     start = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.empty(0, np.int64)
     rank = np.arange(len(sid)) - np.repeat(start, np.diff(np.r_[start, len(sid)]))
@@ -98,7 +101,7 @@ class RecallProbe:
 
     def scan(self, X: np.ndarray, best):
         """``best`` updated with the rows ``X`` of one batch."""
-        sid, dist, idx = top_candidates(self.S, X, self.k)
+        sid, dist, idx = top_candidates(self.S, X, self.k, all_candidates=True)
         return self.merge(best, (sid, dist, X[idx]))
 
     def merge(self, a, b):
