@@ -10,8 +10,8 @@ The principal axes and the cut points come from a sample of the class chosen by 
 row's values (about 65k rows whatever the class size, as Spark's RangePartitioner samples for a
 sort), so they depend only on the class's rows, never on partitioning or task order; one Spark
 pass then counts every cell's rows exactly (and the halo histogram below), returning only those
-counters (and, with a recall probe, a few candidate rows per sampled row). Every per-row computation is elementwise numpy, so a row's cell never depends on the
-batch it arrives in.
+counters (and, with a recall probe, a few candidate rows per sampled row). Every per-row
+computation is elementwise numpy, so a row's cell never depends on the batch it arrives in.
 
 Cells smaller than ``k + 1`` rows are merged into the previous (or next) cell; a cell still larger
 than ``max_group_rows`` (heavy ties along every axis) is split by a hash of its rows.
@@ -301,8 +301,9 @@ def class_sample(cdf, xcols, n_rows: int, seed: int, rows: int = SAMPLE_ROWS):
     Rows are kept when :func:`sample_hash` falls below a threshold (about ``rows`` of them), so the
     sample never depends on partitioning or task order. Copies of one row share a hash, so the
     sample comes back as distinct rows with their counts (what reaches the driver is bounded by
-    the rows kept, never by copies of one row in a partition); when heavy duplication leaves too few distinct rows
-    under the threshold, the ``rows`` distinct rows of smallest (hash, values) are taken instead.
+    the rows kept, never by copies of one row in a partition); when heavy duplication leaves too
+    few distinct rows under the threshold, the ``rows`` distinct rows of smallest (hash, values)
+    are taken instead.
     Bounded whatever the class size, as Spark's RangePartitioner bounds the sample it collects for
     a sort. This is also the pass that fills the class cache."""
     h = sample_hash(seed, xcols)
