@@ -198,7 +198,9 @@ def binary_curve(df: DataFrame, label_col: str, score_col: str, pos_label,
             off = df.sparkSession.createDataFrame(offsets, "bucket int, tp0 long, fp0 long")
             gb = gb.join(F.broadcast(off), "bucket")
         else:
-            gb = g.withColumn("bucket", F.lit(0)).withColumn("tp0", F.lit(0).cast("long")) \
+            # one bucket, keyed by an expression of a column: a literal key would be folded away and
+            # Spark would log that the window has no partition (which is what one bucket means)
+            gb = g.withColumn("bucket", (F.col("pos") * 0).cast("int")).withColumn("tp0", F.lit(0).cast("long")) \
                   .withColumn("fp0", F.lit(0).cast("long"))
         w = Window.partitionBy("bucket").orderBy(F.col("s").desc())
         run = w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
