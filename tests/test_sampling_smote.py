@@ -278,9 +278,62 @@ def test_a_class_larger_than_the_sample_is_cut_from_it_deterministically(spark, 
         assert np.abs(A + t[..., None] * AB - p).max(-1).min() < 1e-9
 
 
-def test_more_identical_rows_than_a_group_holds_is_one_clear_error(spark):
+def test_a_class_of_one_row_copied_beyond_a_group_is_split_and_gives_that_row(spark):
+    """Every row of the class identical (no axis to cut): the copies are numbered and split, and
+    every new row is that row, as imbalanced-learn's would be."""
     pdf = pd.DataFrame({"a": [1.0] * 700 + list(np.arange(1400.0)), "b": [2.0] * 700 + [0.0] * 1400,
                         "label": [1] * 700 + [0] * 1400})
-    with pytest.raises(InputError, match="class 1: cannot cut the class into groups of at most "
-                                         "max_group_rows \\(300\\) rows: too many of its rows are identical"):
-        SMOTE(label_col="label", max_group_rows=300).fit_resample(spark.createDataFrame(pdf))
+    s = SMOTE(label_col="label", max_group_rows=300, k_neighbors=5)
+    new = s.fit_resample(spark.createDataFrame(pdf)).where("is_synthetic").select("a", "b").toPandas()
+    s.release()
+    Xr, _ = ImbSMOTE(k_neighbors=5, random_state=42).fit_resample(pdf[["a", "b"]].to_numpy(), pdf["label"].to_numpy())
+    want = Xr[2100:]
+    assert len(new) == len(want) == 700
+    assert (new.to_numpy() == [1.0, 2.0]).all() and (want == [1.0, 2.0]).all()
+    assert s.group_models_[1].salted and s.summary_["groups"][1]["rows_max"] <= 300
+
+
+@pytest.mark.parametrize("order_col", [None, "pos"])
+def test_more_copies_of_a_row_than_a_group_holds_are_dealt_round_the_groups(spark, order_col):
+    """2,000 copies of one row in a class of 3,000 (all-zero rows of sparse data, say), groups of
+    at most 500 rows: the copies are numbered and dealt round a hash-split cell's groups. Copies
+    draw copies as neighbours, so a new row from a copy is that row, as in imbalanced-learn:
+    counts exact, every group within max_group_rows, the share of new rows equal to the copied
+    row as imbalanced-learn's, other new rows on segments between class rows, output independent
+    of partitioning."""
+    rng = np.random.default_rng(11)
+    v = np.array([0.5, -1.0, 2.0])
+    spread = rng.normal(size=(1000, 3)) * [3.0, 1.0, 0.5]
+    mino = np.vstack([np.tile(v, (2000, 1)), spread])
+    maj = rng.normal(size=(6000, 3)) * 3
+    pdf = pd.DataFrame(np.vstack([maj, mino]), columns=list("abc")).assign(
+        label=[0] * 6000 + [1] * 3000, pos=np.arange(9000))
+    outs = []
+    for parts in (1, 4):
+        s = SMOTE(label_col="label", k_neighbors=3, random_state=5, max_group_rows=500, recall_sample=50,
+                  id_cols=["pos"], order_col=order_col)
+        out = s.fit_resample(spark.createDataFrame(pdf).repartition(parts))
+        new = out.where("is_synthetic").select("a", "b", "c", "label").toPandas()
+        s.release()
+        assert s.group_models_[1].salted
+        g = s.summary_["groups"][1]
+        assert len(new) == 3000 and (new["label"] == 1).all()
+        assert g["groups"] >= 6 and g["rows_max"] <= 500 and g["index_rows_max"] <= 500
+        outs.append(_sorted_rows(new, list("abc")))
+    assert np.array_equal(outs[0], outs[1])
+    got = outs[0]
+    copies = (got == v).all(axis=1).sum()
+    Xr, _ = ImbSMOTE(k_neighbors=3, random_state=5).fit_resample(np.vstack([maj, mino]), pdf["label"].to_numpy())
+    want = (Xr[9000:] == v).all(axis=1).sum()
+    # each is ~Binomial(3000, 2/3) (sd ~26): the same law, not the same draws
+    assert abs(copies - 2000) < 130 and abs(want - 2000) < 130
+    others = got[~(got == v).all(axis=1)]
+    vals = np.vstack([v, spread])
+    A = vals[:, None, :]
+    AB = vals[None, :, :] - A
+    den = np.maximum((AB * AB).sum(-1), 1e-300)
+    for p in others[:: max(1, len(others) // 40)]:  # each new row on some segment a -> b
+        t = np.clip(((p - A) * AB).sum(-1) / den, 0, 1)
+        assert np.abs(A + t[..., None] * AB - p).max(-1).min() < 1e-9
+
+

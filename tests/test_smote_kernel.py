@@ -195,6 +195,23 @@ def test_group_model_assign_is_batch_independent():
     assert set(whole) == {0, 1, 2, 3}
 
 
+def test_numbered_copies_are_dealt_evenly_round_a_hash_split_cell():
+    """Copies share a hash, so without their numbers they all land in one group; numbered, a
+    cell split three ways gives each group a third of them, batch by batch alike."""
+    m = GroupModel(lo=np.zeros(2), inv=np.ones(2), dirs=np.eye(2)[:1], splits=[2], plo=np.zeros(1),
+                   pscale=np.ones(1) * 8, bins=[8], cuts=[np.array([[4]])],
+                   group_base=np.array([0, 1]), group_mult=np.array([1, 3]), n_groups=4, salted=True)
+    X = np.tile([0.9, 5.0], (300, 1))  # 300 copies, in the split cell (bin 7 >= 4)
+    assert set(m.assign(X)) == {int(m.assign(X[:1])[0])}  # unnumbered: one group
+    dup = np.arange(300)
+    g = m.assign(X, dup)
+    assert np.bincount(g, minlength=4).tolist() == [0, 100, 100, 100]
+    pieces = np.concatenate([m.assign(X[i:i + 37], dup[i:i + 37]) for i in range(0, 300, 37)])
+    assert np.array_equal(g, pieces)
+    near = np.array([[0.1, 5.0]] * 5)  # the unsplit cell: numbers change nothing there
+    assert m.assign(near, np.arange(5)).tolist() == [0] * 5
+
+
 def test_cells_below_k_plus_one_merge_into_a_neighbour():
     from imbal_spark.sampling.grouping import _finish
 

@@ -14,7 +14,11 @@ counters (and, with a recall probe, a few candidate rows per sampled row). Every
 computation is elementwise numpy, so a row's cell never depends on the batch it arrives in.
 
 Cells smaller than ``k + 1`` rows are merged into the previous (or next) cell; a cell still larger
-than ``max_group_rows`` (heavy ties along every axis) is split by a hash of its rows.
+than ``max_group_rows`` (heavy ties along every axis) is split by a hash of its rows. Copies of one
+row share that hash; when a row has more copies than a group can hold (all-zero rows of sparse
+data, say), each copy is also numbered among its copies (one window over the class, only then)
+and the copies are dealt round the cell's groups by that number. SMOTE needs nothing more: with at
+least ``k + 1`` copies in a group, a copy's neighbours are all copies, wherever the others went.
 
 **Halo.** A cut separates a row from those of its neighbours that lie across it, so each group's
 k-NN *index* also holds a halo: the rows of other cells whose box distance to the cell (the
@@ -60,6 +64,12 @@ HALO_BINS = 64
 NEAR_CHUNK = 2048
 #: Largest halo share: above it cells get so small that their count (and the halo counters) explode.
 MAX_HALO = 0.9
+#: Column of a row's number among the copies of its values (a salted model only).
+DUP_COL = "_dup"
+
+
+class _CopiesOverflow(Exception):
+    """Copies of one row (one hash) fill more than a group: they must be numbered to be split."""
 
 
 @dataclass
@@ -82,6 +92,7 @@ class GroupModel:
     halo_bins: np.ndarray = None  # (n_cells,) halo of a cell: box distance bin < this (0 = none)
     halo_ok: np.ndarray = None  # (n_cells,) cells that may take a halo (own their group, no hash split)
     merged: bool = False  # some non-empty cell joined another cell's group
+    salted: bool = False  # hash-split cells deal copies of a row round their groups by DUP_COL
     recall: dict = None  # neighbour recall@k of the grouping, when measured (RecallProbe)
 
     @property
@@ -183,10 +194,11 @@ class GroupModel:
         hb = np.minimum((d * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
         return r, c, g, hb
 
-    def members(self, X: np.ndarray):
+    def members(self, X: np.ndarray, dup: np.ndarray | None = None):
         """(row, group, is_halo) of every k-NN index a row of ``X`` belongs to: its own group
-        (``is_halo`` false) and the halo of every group whose cell is near enough."""
-        own = self.assign(X)
+        (``is_halo`` false) and the halo of every group whose cell is near enough. ``dup``: see
+        :meth:`assign`."""
+        own = self.assign(X, dup)
         n = X.shape[0]
         if not self.has_halo:
             return np.arange(n), own, np.zeros(n, dtype=bool)
@@ -198,8 +210,10 @@ class GroupModel:
         return (np.concatenate([np.arange(n), r]), np.concatenate([own, g]),
                 np.concatenate([np.zeros(n, dtype=bool), np.ones(len(r), dtype=bool)]))
 
-    def assign(self, X: np.ndarray) -> np.ndarray:
-        """Group id of every row of ``X`` (an (n, d) float64 matrix of this class)."""
+    def assign(self, X: np.ndarray, dup: np.ndarray | None = None) -> np.ndarray:
+        """Group id of every row of ``X`` (an (n, d) float64 matrix of this class). ``dup`` (a
+        salted model): each row's number among the copies of its values (:data:`DUP_COL`), which
+        deals the copies round a hash-split cell's groups; without it, copies stay together."""
         if self.n_groups == 1:
             return np.zeros(X.shape[0], dtype=np.int64)
         cell = self.cells(X)
@@ -208,8 +222,29 @@ class GroupModel:
         split = mult > 1
         if split.any():
             h = row_hash(X[split])
+            if dup is not None:  # consecutive copies to consecutive groups (uint64 wraps)
+                h = h + np.asarray(dup, dtype=np.int64)[split].astype(np.uint64)
             g[split] += (h % mult[split].astype(np.uint64)).astype(np.int64)
         return g
+
+
+def with_copy_numbers(cdf, xcols, order_col: str | None = None):
+    """``cdf`` with :data:`DUP_COL`: each row's number (0, 1, ...) among the rows of the same
+    values. One shuffle of the class, made only when copies overflow a group. Rows equal in
+    every column the kernel reads are interchangeable, so which copy gets which number changes
+    nothing in the output (ties are ordered by the order column, if any)."""
+    from pyspark.sql import Window
+
+    w = Window.partitionBy(*xcols).orderBy(order_col or xcols[0])
+    # as many partitions as the class had, not spark.sql.shuffle.partitions: a cached plan keeps
+    # its partitioning, and every later pass over it would start that many (Python) tasks
+    n = max(1, cdf.rdd.getNumPartitions())
+    return cdf.withColumn(DUP_COL, (F.row_number().over(w) - 1).cast("long")).coalesce(n)
+
+
+def dup_of(model, pdf):
+    """The copy numbers of a batch for :meth:`GroupModel.assign` (None for a model not salted)."""
+    return pdf[DUP_COL].to_numpy(dtype=np.int64) if model.salted else None
 
 
 def row_hash(X: np.ndarray) -> np.ndarray:
@@ -411,9 +446,11 @@ def sample_size(n_cells: int) -> int:
 
 
 def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo: float = 0.0,
-                      sample=None, seed: int = 0, probe=None):
-    """GroupModel of one class (``cdf``: feature columns ``xcols``, ideally cached) and the exact
-    row count of every group (``model.index_rows``: with its halo).
+                      sample=None, seed: int = 0, probe=None, order_col: str | None = None):
+    """GroupModel of one class (``cdf``: feature columns ``xcols``, ideally cached), the exact
+    row count of every group (``model.index_rows``: with its halo) and the class to group: ``cdf``
+    itself or, when copies of one row overflow a group (``model.salted``), ``cdf`` with
+    :data:`DUP_COL`, persisted (the caller unpersists it with ``cdf``).
 
     The cut directions and cut points come from a deterministic sample of the class (``sample``:
     (distinct rows, counts) from :func:`class_sample`, made here with ``seed`` if not given); one pass over the class then counts every cell's rows
@@ -428,20 +465,39 @@ def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo
     if not model.splits:  # every sampled row identical: only hashing can split
         model.group_base = np.zeros(1, dtype=np.int64)
         model.group_mult = np.ones(1, dtype=np.int64)
-        model, sizes = _finish(cdf, xcols, model, np.array([n_rows]), k, max_group_rows)
+        model, sizes, cdf = _finish_salting(cdf, xcols, model, np.array([n_rows]), k, max_group_rows, order_col)
         model.index_rows = dict(sizes)
         if probe is not None:
             model.recall = probe.recall(model, _count_cells(cdf, xcols, model, False, probe)[2])
-        return model, sizes
+        return model, sizes, cdf
     counts, hist, best = _count_cells(cdf, xcols, model, with_halo=halo > 0, probe=probe)
-    model, sizes = _finish(cdf, xcols, model, counts, k, max_group_rows)
+    model, sizes, cdf = _finish_salting(cdf, xcols, model, counts, k, max_group_rows, order_col)
     model.index_rows = dict(sizes)
     if halo > 0 and model.n_groups > 1:
         exact = not model.merged and (model.group_mult == 1).all()
         _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist if exact else None)
     if probe is not None:
         model.recall = probe.recall(model, best)
-    return model, sizes
+    return model, sizes, cdf
+
+
+def _finish_salting(cdf, xcols, model, counts, k, max_group_rows, order_col=None):
+    """:func:`_finish`, and when copies of a row overflow a group, :func:`_finish` again over the
+    class with its copies numbered. Returns (model, sizes, the class to group)."""
+    try:
+        return (*_finish(cdf, xcols, model, counts, k, max_group_rows), cdf)
+    except _CopiesOverflow:
+        pass
+    from pyspark import StorageLevel
+
+    salted = with_copy_numbers(cdf, xcols, order_col).persist(StorageLevel.MEMORY_AND_DISK)
+    model.salted = True
+    try:
+        model, sizes = _finish(salted, xcols, model, counts, k, max_group_rows)
+    except BaseException:
+        salted.unpersist()
+        raise
+    return model, sizes, salted
 
 
 def _cells_from_sample(S: np.ndarray, n: np.ndarray, n_cells: int) -> GroupModel:
@@ -553,7 +609,7 @@ def _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist=None):
                 X = _matrix(pdf, xcols)
                 if not len(X):
                     continue
-                _, c, _, hb = model._halo_entries(X, model.assign(X))
+                _, c, _, hb = model._halo_entries(X, model.assign(X, dup_of(model, pdf)))
                 acc += np.bincount(c * HALO_BINS + hb, minlength=acc.size)
             nz = np.flatnonzero(acc)
             yield pd.DataFrame({"key": nz, "n": acc[nz]})
@@ -602,7 +658,8 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
             m = math.ceil(sizes[c] / (max_group_rows * 0.9))
             m = max(1, min(m, sizes[c] // (2 * (k + 1))))
             mult[c] = m
-    for _ in range(8):
+    # a second round that still overflows points at copies (one hash): numbering them beats more rounds
+    for _ in range(8 if model.salted else 2):
         base = np.zeros(n_cells, dtype=np.int64)
         nxt = 0
         for c in range(n_cells):
@@ -631,16 +688,17 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
                 mult[c] += 1
             elif any(g in small for g in ids):
                 mult[c] = max(1, mult[c] - 1)
-    # Copies of one row share its hash, so they can never be split apart.
-    raise InputError(f"cannot cut the class into groups of at most max_group_rows ({max_group_rows}) "
-                     f"rows: too many of its rows are identical; raise --max-group-rows above the "
-                     f"largest number of copies of one row, or drop the duplicates first")
+    if not model.salted:  # copies of one row share its hash: number them (see _finish_salting)
+        raise _CopiesOverflow()
+    # numbered copies are dealt evenly, so this is not expected to happen
+    raise InputError(f"cannot cut the class into groups of {k + 1} to max_group_rows ({max_group_rows}) "
+                     f"rows each; raise --max-group-rows")
 
 
 def group_counts(cdf, xcols, model) -> dict:
     def part(batches):
         for pdf in batches:
-            g = model.assign(_matrix(pdf, xcols))
+            g = model.assign(_matrix(pdf, xcols), dup_of(model, pdf))
             u, c = np.unique(g, return_counts=True)
             yield pd.DataFrame({"g": u, "n": c})
 

@@ -37,7 +37,7 @@ from ..errors import ConfigError, InputError
 from . import _kernel
 from ._kernel import lex_order  # noqa: F401 (the kernel's canonical order; imported from here by callers)
 from .base import SYNTHETIC_COL, BaseSampler, class_index, class_key, label_case
-from .grouping import MAX_HALO, build_group_model, cells_wanted, class_sample, expand, sample_size
+from .grouping import DUP_COL, MAX_HALO, build_group_model, cells_wanted, class_sample, dup_of, expand, sample_size
 from .neighbours import RecallProbe
 from .strategy import OVER
 
@@ -300,10 +300,15 @@ class SMOTE(BaseSampler):
                 # the recall is measured by the grouping's counting pass (no pass of its own)
                 probe = RecallProbe(expand(sample, int(self.recall_sample)), k) if self.recall_sample else None
                 try:
-                    model, sizes = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows,
-                                                     float(self.halo), sample=sample, probe=probe)
+                    model, sizes, grouped = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows,
+                                                              float(self.halo), sample=sample, probe=probe,
+                                                              order_col=order)
                 except InputError as e:
                     raise InputError(f"class {c!r}: {e}") from None
+                if grouped is not cdf:  # copies numbered (and cached) to be split: the plain copy goes
+                    self._cached.append(grouped)
+                    cdf.unpersist()
+                    cdf = grouped
             self.group_models_[c] = model
             gids = sorted(sizes)
             probs = np.array([sizes[g] for g in gids], dtype=np.float64)
@@ -357,13 +362,15 @@ def _assign_groups(cdf, xcols, model, keep: set):
     """``cdf`` with its group id ``_g`` and ``_h`` (a halo row of that group's index); a row is
     there once per index it belongs to. Rows of groups that make no new row are dropped."""
     keep = np.array(sorted(keep), dtype=np.int64)
-    schema = T.StructType(list(cdf.schema.fields) + [T.StructField("_g", T.LongType()),
-                                                     T.StructField("_h", T.BooleanType())])
+    fields = [f for f in cdf.schema.fields if f.name != DUP_COL]
+    schema = T.StructType(fields + [T.StructField("_g", T.LongType()), T.StructField("_h", T.BooleanType())])
 
     def part(batches):
         for pdf in batches:
-            r, g, h = model.members(pdf[xcols].to_numpy(dtype=np.float64))
+            r, g, h = model.members(pdf[xcols].to_numpy(dtype=np.float64), dup_of(model, pdf))
             m = np.isin(g, keep)
+            if model.salted:
+                pdf = pdf.drop(columns=DUP_COL)
             yield pdf.iloc[r[m]].reset_index(drop=True).assign(_g=g[m], _h=h[m])
 
     return cdf.mapInPandas(part, schema)
