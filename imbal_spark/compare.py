@@ -111,8 +111,23 @@ def split_input(df: DataFrame, cfg: dict):
     if not cfg["test_size"]:
         raise ConfigError("test_size must be > 0 to split one input; or give --train and --test")
     train, test, info = stratified_split(df, cfg["label_col"], cfg["test_size"], cfg["seed"])
+    _every_class_on_both_sides(info["train_counts"], info["test_counts"], "test_size", cfg["test_size"],
+                               ("training", "test"))
     info = {"split": "stratified", "test_size": cfg["test_size"], "seed": cfg["seed"], **info}
     return train, test, info
+
+
+def _every_class_on_both_sides(a: dict, b: dict, what: str, size, sides) -> None:
+    """Refuse a split (scikit-learn's counts, which may round a small class to nothing on one
+    side) that leaves a class with no rows on a side: naming the setting that did it."""
+    for c in sorted(set(a) | set(b), key=label_sort_key):
+        for counts, side in zip((a, b), sides):
+            if not counts.get(c):
+                n = a.get(c, 0) + b.get(c, 0)
+                raise InputError(
+                    f"{what}={size} leaves class {c!r} ({n} row{'s' if n != 1 else ''}) with no rows in "
+                    f"the {side} part, and the comparison needs every class on both sides; change "
+                    f"{what} or add rows of that class")
 
 
 def _labels_str(d: dict) -> dict:
@@ -274,6 +289,8 @@ class _Prepared:
         if self.tune:
             self.fit_counts, val_counts = split_counts(self.train_counts, cfg["validation_size"], cfg["seed"],
                                                        "validation_size")
+            _every_class_on_both_sides(self.fit_counts, val_counts, "validation_size", cfg["validation_size"],
+                                       ("validation model's training", "validation"))
             # another hash seed than the test split's, so that the two splits are independent
             fit_part, val_part = split_by_counts(self.train, label, val_counts, cfg["seed"] + 1, self.train_counts)
             self.fit_part = fit_part.persist(StorageLevel.MEMORY_AND_DISK)

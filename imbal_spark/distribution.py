@@ -15,8 +15,11 @@ MAX_CLASSES = 1000
 
 
 def label_sort_key(v):
-    """Numbers before strings, each in natural order (imbalanced-learn sorts labels)."""
-    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
+    """Numbers before strings, each in natural order (imbalanced-learn sorts labels); a decimal
+    label column's values (``Decimal``) are numbers too."""
+    from decimal import Decimal
+
+    return (0, v, "") if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) else (1, 0, str(v))
 
 
 @dataclass

@@ -49,6 +49,16 @@ def convert_key(key, dtype: str, label_col: str):
         if kind == "float":
             if isinstance(key, bool):
                 raise ValueError
+            if dtype.startswith("decimal"):  # Spark gives Decimal values: Decimal("0.1") != 0.1
+                from decimal import Decimal, InvalidOperation
+
+                try:
+                    d = Decimal(str(key).strip())
+                except InvalidOperation:
+                    raise ValueError from None
+                if not d.is_finite():
+                    raise ValueError
+                return d
             return float(key)
         if kind == "bool":
             if isinstance(key, bool):

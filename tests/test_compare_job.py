@@ -145,3 +145,24 @@ def test_single_class_predictions_are_reported_with_the_convention(spark):
     assert m["macro_avg"]["f1"] == pytest.approx(skm.f1_score(y, p, average="macro", zero_division=0))
     assert "precision of class 1 (never predicted)" in m["zero_division"]["ill_defined"]
     assert rep["conventions"]["zero_division"].startswith("a ratio with a zero denominator is reported as 0.0")
+
+
+def test_a_split_that_leaves_a_class_empty_names_its_setting(spark):
+    """scikit-learn's stratified counts can round a small class to nothing on one side; the
+    comparison refuses that before training, naming the setting (test_size or validation_size)
+    and the class, instead of failing later with an error that blames a strategy."""
+    from imbal_spark.compare import split_input
+
+    def sk_counts(n0, n1, size, seed=42):
+        y = np.array([0] * n0 + [1] * n1)
+        y_tr, y_te = train_test_split(y, test_size=size, stratify=y, random_state=seed)
+        return int((y_tr == 1).sum()), int((y_te == 1).sum())
+
+    assert sk_counts(100, 3, 0.1)[1] == 0  # the oracle leaves class 1 out of the test side too
+    with pytest.raises(InputError, match=r"test_size=0.1 leaves class 1 \(3 rows\) with no rows in the test part"):
+        split_input(_frame(spark, [0] * 100 + [1] * 3), {"test_size": 0.1, "seed": 42})
+    assert sk_counts(60, 6, 0.92)[0] == 0  # and out of the validation model's training rows
+    with pytest.raises(InputError, match=r"validation_size=0.92 leaves class 1 \(6 rows\) with no rows in the "
+                                         r"validation model's training part"):
+        run_comparison(spark, _frame(spark, [0] * 60 + [1] * 6), _frame(spark, [0] * 8 + [1] * 4),
+                       {"strategies": ["none"], "validation_size": 0.92, "seed": 42})

@@ -88,3 +88,26 @@ def test_null_labels_are_an_error(spark):
     df = spark.createDataFrame(pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": [0.0, None, 1.0]}))
     with pytest.raises(InputError, match="label column 'label' has 1 null"):
         split.stratified_split(df, "label", 0.3)
+
+
+def test_decimal_labels_are_numbers_in_the_split_and_the_metrics(spark):
+    """A decimal label column gives Decimal values: they sort as numbers (2 < 9 < 10), as
+    scikit-learn sorts them, not as text ("10" < "2"); the split's tie-breaks follow that order."""
+    from decimal import Decimal
+
+    from pyspark.sql import functions as F
+
+    from imbal_spark.metrics import confusion_matrix
+
+    rows = [2] * 5 + [10] * 5 + [9] * 5
+    df = (spark.createDataFrame([(v, float(i)) for i, v in enumerate(rows)], "label int, x double")
+          .withColumn("label", F.col("label").cast("decimal(4,0)")))
+    _, te, info = split.stratified_split(df, "label", 0.3, seed=0)
+    y = np.array([Decimal(v) for v in rows], dtype=object)
+    _, y_te = train_test_split(y, test_size=0.3, stratify=y, random_state=0)
+    lab, n = np.unique(y_te, return_counts=True)
+    assert info["test_counts"] == dict(zip(lab.tolist(), n.tolist()))
+    assert list(info["test_counts"]) == [Decimal(2), Decimal(9), Decimal(10)]
+    assert _counts(te) == info["test_counts"]
+    labels, _ = confusion_matrix(df.withColumn("prediction", F.col("label")), "label", "prediction")
+    assert labels == [Decimal(2), Decimal(9), Decimal(10)]

@@ -65,3 +65,19 @@ def test_models_without_weightcol_are_refused(model):
         weights.check_weight_support(model, weighted=True)
     weights.check_weight_support(model, weighted=False)  # unweighted strategies are fine
     weights.check_weight_support("random_forest", weighted=True)
+
+
+def test_mapping_keys_of_a_decimal_label_match_its_values(spark):
+    """Spark gives a decimal label column's values as Decimal, and Decimal("0.1") != 0.1: keys
+    become Decimals, so "0.1" names class 0.1."""
+    from decimal import Decimal
+
+    from pyspark.sql import functions as F
+
+    df = (spark.createDataFrame(pd.DataFrame({"l": [0] * 6 + [1] * 2}))
+          .withColumn("label", (F.col("l") / 10).cast("decimal(3,1)")))
+    out, w = weights.add_class_weights(df, "label", {"0.1": 3.0, 0.0: 0.5})
+    assert w == {Decimal("0.0"): 0.5, Decimal("0.1"): 3.0}
+    assert _row_weights(out) == {Decimal("0.0"): 0.5, Decimal("0.1"): 3.0}
+    with pytest.raises(ConfigError, match=r"key 'abc' is not a value of label column 'label' \(type decimal\(3,1\)\)"):
+        weights.add_class_weights(df, "label", {"abc": 2.0})
