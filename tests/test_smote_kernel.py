@@ -195,6 +195,31 @@ def test_group_model_assign_is_batch_independent():
     assert set(whole) == {0, 1, 2, 3}
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_merged_cells_land_in_the_group_their_rows_are_counted_in(seed):
+    """Small cells merge in chains ([50, 2, 2, 50]: the first 2 joins the second, which joins the
+    last 50): every cell must follow the chain to the group that counts its rows, and no group
+    may keep fewer than k + 1 rows. Checked against the rows each group really receives."""
+    from imbal_spark.sampling.grouping import _finish
+
+    rng = np.random.default_rng(seed)
+    k = 5
+    cells = rng.choice([0, 1, 2, 3, 4, 50], size=int(rng.integers(2, 12))) if seed else np.array([50, 2, 2, 50])
+    if cells.sum() < k + 1:
+        cells[0] = 50
+    m = GroupModel(lo=np.zeros(1), inv=np.ones(1), dirs=np.ones((1, 1)), splits=[len(cells)])
+    model, sizes = _finish(None, None, m, cells.copy(), k=k, max_group_rows=1000)
+    got = {}
+    for c, n in enumerate(cells):  # the rows a group really holds: its cells' rows
+        if n:
+            got[int(model.group_base[c])] = got.get(int(model.group_base[c]), 0) + int(n)
+    assert got == sizes
+    assert min(sizes.values()) >= k + 1
+    assert sorted(sizes) == list(range(model.n_groups))
+    if not seed:
+        assert sizes == {0: 50, 1: 54}
+
+
 def test_numbered_copies_are_dealt_evenly_round_a_hash_split_cell():
     """Copies share a hash, so without their numbers they all land in one group; numbered, a
     cell split three ways gives each group a third of them, batch by batch alike."""

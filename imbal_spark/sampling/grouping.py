@@ -637,7 +637,13 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
     n_cells = len(sizes)
     sizes_in = np.asarray(sizes, dtype=np.int64)
     sizes = sizes_in.copy()
-    owner = np.arange(n_cells)  # cell whose group a cell joins
+    owner = np.arange(n_cells)  # cell whose group a cell joins (followed to its root: see root())
+
+    def root(c):
+        while owner[c] != c:
+            c = owner[c]
+        return c
+
     nonempty = [c for c in range(n_cells) if sizes[c] > 0]
     for c in nonempty:
         if sizes[c] >= k + 1:
@@ -649,6 +655,21 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
         if not cands:
             continue
         tgt = min(cands, key=lambda o: sizes[o])
+        owner[c] = tgt
+        sizes[tgt] += sizes[c]
+        sizes[c] = 0
+    # a merged cell may have merged on (a chain): point every cell at its root; a root still below
+    # k + 1 rows (its neighbours had merged away) joins the nearest other root in cell order
+    while True:
+        for c in range(n_cells):
+            owner[c] = root(c)
+        roots = [c for c in nonempty if owner[c] == c]
+        small = [c for c in roots if sizes[c] < k + 1]
+        if not small or len(roots) < 2:
+            break
+        c = small[0]
+        i = roots.index(c)
+        tgt = min([roots[j] for j in (i - 1, i + 1) if 0 <= j < len(roots)], key=lambda o: sizes[o])
         owner[c] = tgt
         sizes[tgt] += sizes[c]
         sizes[c] = 0
