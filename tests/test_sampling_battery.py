@@ -208,6 +208,20 @@ def test_under_sampler_exact_even_when_the_cut_falls_in_identical_rows(spark):
         assert {r["label"]: r["count"] for r in out.groupBy("label").count().collect()} == {0: 30, 1: 30}
 
 
+def test_a_strategy_key_written_1_0_or_true_names_label_1_exactly_as_1_does(spark, data):
+    """{1.0: n} and {True: n} name the integer label 1, as in imbalanced-learn (1.0 == True == 1):
+    the same rows as {1: n} (not another seed; True used to fail in Spark)."""
+    def rows(key):
+        out = RandomOverSampler(label_col="label", id_cols=["id"], random_state=3,
+                                sampling_strategy={key: 70}).fit_resample(data)
+        return _sorted(out.where("is_synthetic").select("f0", "f1", "label").toPandas())
+
+    want = rows(1)
+    assert len(want) == 70 - COUNTS[1] and (want["label"] == 1).all()
+    for key in (1.0, True):
+        pd.testing.assert_frame_equal(rows(key), want)
+
+
 def test_random_over_sampler_copies_a_vector_feature_column(spark, data):
     from pyspark.ml.functions import array_to_vector
 

@@ -94,6 +94,12 @@ def test_normalize_command_line_values():
     assert normalize_strategy('{"1": 630}', labels) == {1: 630}
     assert normalize_strategy({"1.0": 630}, labels) == {1: 630}
     assert normalize_strategy({"dog": 50}, ["cat", "dog"]) == {"dog": 50}
+    # a key equal to a label names that label, as the data holds it (it seeds the class's draws)
+    for key in (1, 1.0, True, "1", "1.0"):
+        (got,) = normalize_strategy({key: 630}, labels)
+        assert got == 1 and type(got) is int, key
+    (got,) = normalize_strategy({1: 5}, [0.0, 1.0])
+    assert type(got) is float
     with pytest.raises(ConfigError, match="whole number"):
         normalize_strategy({"1": 6.5}, labels)
     with pytest.raises(ConfigError, match="not valid JSON"):

@@ -217,8 +217,11 @@ def _count(key, n):
 
 
 def _match_label(key, labels):
-    if key in labels:
-        return key
+    """The label a dict key names, as the data holds it (1.0 or True for an integer label 1 give
+    1: the label, not the key, seeds the class's draws and builds its Spark literal)."""
+    equal = [lab for lab in labels if lab == key]
+    if len(equal) == 1:
+        return equal[0]
     matches = [lab for lab in labels if str(lab) == str(key)]
     if len(matches) == 1:
         return matches[0]
