@@ -428,3 +428,30 @@ def test_recall_candidates_at_equal_distance_are_chosen_by_value_not_arrival_ord
         picks.append(best)
     for other in picks[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(picks[0], other))
+
+
+@pytest.mark.parametrize("e", [600, -600])
+def test_magnitudes_near_1e180_or_1e_180_leave_halo_search_and_recall_unchanged(e):
+    """Squares of ~1e180 overflow and of ~1e-180 underflow in float64 (float32 far sooner): the
+    halo's distance units, the groups' neighbour search and the recall probe's distances are
+    taken on rows scaled by a power of two, so data scaled by 2**e gives exactly what the
+    unscaled data gives (before: no halo, wrong neighbours, recall ~0)."""
+    from imbal_spark.sampling.grouping import _cells_from_sample
+    from imbal_spark.sampling.neighbours import RecallProbe
+
+    rng = np.random.default_rng(7)
+    S = rng.normal(size=(3000, 3)) * [3.0, 1.0, 0.5] + 10.0
+    big = np.ldexp(S, e)
+    n = np.ones(len(S), np.int64)
+    a, b = _cells_from_sample(S, n, 9), _cells_from_sample(big, n, 9)
+    assert np.isfinite(a.halo_steps()).all()
+    assert np.array_equal(a.halo_steps(), b.halo_steps())
+    for X in (rng.normal(size=(600, 3)), rng.normal(size=(4200, 17))):  # scikit-learn's search, the fast path
+        want = _kernel.group_neighbours(X, 5)
+        assert np.array_equal(_kernel.group_neighbours(np.ldexp(X, e), 5), want)
+        assert np.array_equal(want, NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:])
+    p, q = RecallProbe(S[:50], 4), RecallProbe(big[:50], 4)
+    sa, da, xa = p.scan(S, p.empty())
+    sb, db, xb = q.scan(big, q.empty())
+    assert np.array_equal(sa, sb) and np.array_equal(da, db) and np.array_equal(np.ldexp(xa, e), xb)
+    assert (da[::5] == 0).all() and np.isfinite(db).all()  # each sample row finds itself first

@@ -181,9 +181,24 @@ def _whole_rows(Q: np.ndarray, XaT: np.ndarray, m: int):
     return idx, np.take_along_axis(full, idx, axis=1).max(axis=1).astype(np.float64)
 
 
+def pow2_scaled(X: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
+    """``X`` times the power of two that brings the largest magnitude of ``like`` (default ``X``)
+    into [0.5, 1). Only exponents move, so every difference, square and comparison rounds as
+    before (distances keep their order exactly) while squares of values near 1e300 or 1e-200,
+    which overflow or underflow in float64 (and in float32 far sooner), become ordinary numbers."""
+    ref = X if like is None else like
+    m = float(np.abs(ref).max()) if ref.size else 0.0
+    if m == 0.0 or not np.isfinite(m):
+        return X
+    e = int(np.frexp(m)[1])
+    return X if e == 0 else np.ldexp(X, -e)
+
+
 def group_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
     """k-NN table (rows ``lo:hi``) of a group of a split class (no parity to keep): the fast path
-    for large high-dimensional groups, scikit-learn's (KD-tree in low dimension) otherwise."""
+    for large high-dimensional groups, scikit-learn's (KD-tree in low dimension) otherwise; on
+    rows scaled by a power of two (:func:`pow2_scaled`), so no magnitude overflows the search."""
+    X = pow2_scaled(X)
     if X.shape[1] >= _FAST_MIN_FEATURES and X.shape[0] >= _FAST_MIN_ROWS:
         return fast_neighbours(X, k, lo, hi)
     return neighbours(X, k, lo, hi)

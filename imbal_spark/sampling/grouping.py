@@ -136,7 +136,10 @@ class GroupModel:
         the spread of the class along it. Exact for one axis; the axes' gradients are orthogonal
         in the scaled space, not always in feature space, so their Euclidean sum approximates
         the feature-space distance (a ranking of candidate halo rows, not a bound)."""
-        grad = np.sqrt(((self.dirs * self.inv) ** 2).sum(axis=1))  # |dP_l / dX|
+        a = self.dirs * self.inv  # dP_l / dX: its norm taken on a scaled copy (1 / ranges of ~1e300
+        top = np.abs(a).max(axis=1)  # or ~1e-200 would underflow or overflow when squared)
+        safe = np.where(top > 0, top, 1.0)
+        grad = top * np.sqrt(((a / safe[:, None]) ** 2).sum(axis=1))
         unit = self.psd[0] / grad[0] if grad[0] > 0 and self.psd[0] > 0 else 0.0
         ok = (self.pscale > 0) & (grad > 0) & (unit > 0)
         return np.where(ok, 1.0 / np.where(ok, self.pscale * grad * unit, 1.0), np.inf)

@@ -100,8 +100,13 @@ class RecallProbe:
         return np.empty(0, np.int64), np.empty(0), np.empty((0, d))
 
     def scan(self, X: np.ndarray, best):
-        """``best`` updated with the rows ``X`` of one batch."""
-        sid, dist, idx = top_candidates(self.S, X, self.k, all_candidates=True)
+        """``best`` updated with the rows ``X`` of one batch. Distances are measured on rows
+        scaled by the power of two that fits the sample (one for every batch, so they compare
+        across partitions; exact, see :func:`._kernel.pow2_scaled`): no square overflows."""
+        from ._kernel import pow2_scaled
+
+        sid, dist, idx = top_candidates(pow2_scaled(self.S), pow2_scaled(X, like=self.S), self.k,
+                                        all_candidates=True)
         return self.merge(best, (sid, dist, X[idx]))
 
     def merge(self, a, b):
