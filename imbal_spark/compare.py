@@ -33,7 +33,7 @@ from .distribution import class_counts, label_sort_key
 from .errors import ConfigError, InputError, MissingColumnError
 from .progress import Timings
 from .split import split_by_counts, split_counts, stratified_split
-from .training import canonical_model, fit, resolve_features
+from .training import canonical_model, check_feature_values, fit, resolve_features
 from .weights import add_class_weights, check_weight_support, weight_sum
 
 log = logging.getLogger("imbal_spark")
@@ -279,6 +279,9 @@ class _Prepared:
         missing = [c for c in numeric + categorical if c not in self.test.columns]
         if missing:
             raise MissingColumnError(missing[0], self.test.columns, "feature column (in the test data)")
+        with t.step(spark, "check feature values"):
+            for name, df in (("training", self.train), ("test", self.test)):
+                check_feature_values(df, numeric, name)
         keep = [label, *numeric, *categorical]
         for c in (cfg["id_cols"] or []) + exclude:
             if c in self.train.columns and c not in keep:

@@ -253,6 +253,25 @@ class FittedModel:
                 "weighted": self.weighted, **self.extra}
 
 
+def check_feature_values(df: DataFrame, numeric: list, side: str = "training") -> None:
+    """One aggregation: refuse null, NaN or infinite values in the numeric features (MLlib's
+    assembler would fail mid-job with a stack trace on nulls and NaN, and train silently on
+    infinities), naming each bad column and its row count (a second aggregation, only then)."""
+    if not numeric:
+        return
+    cols = [F.col(f"`{c}`").cast("double") for c in numeric]
+    total = cols[0].isNotNull() & (F.abs(cols[0]) < float("inf"))
+    for c in cols[1:]:
+        total = total & c.isNotNull() & (F.abs(c) < float("inf"))
+    n, ok = df.agg(F.count(F.lit(1)), F.count_if(total)).first()
+    if n == ok:
+        return
+    bad = df.agg(*[F.count_if(c.isNull() | ~(F.abs(c) < float("inf"))) for c in cols]).first()
+    what = ", ".join(f"{c!r} ({b} row{'s' if b != 1 else ''})" for c, b in zip(numeric, bad) if b)
+    raise InputError(f"feature column(s) with null, NaN or infinite values in the {side} data: {what}; "
+                     f"the model needs finite numbers in every feature: drop or impute those rows first")
+
+
 def fit(df: DataFrame, label_col: str, classes: list, model: str = "logistic_regression",
         params: dict | None = None, *, numeric, categorical=(), scale: bool = False,
         weight_col: str | None = None, weight_sum: float | None = None, seed: int | None = None,

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
@@ -166,3 +167,19 @@ def test_a_split_that_leaves_a_class_empty_names_its_setting(spark):
                                          r"validation model's training part"):
         run_comparison(spark, _frame(spark, [0] * 60 + [1] * 6), _frame(spark, [0] * 8 + [1] * 4),
                        {"strategies": ["none"], "validation_size": 0.92, "seed": 42})
+
+
+def test_null_nan_or_infinite_features_are_named_before_training(spark):
+    """MLlib's assembler fails mid-job on null/NaN (a stack trace) and trains silently on
+    infinities: the comparison refuses all three first, naming each column and its rows."""
+    base = pd.DataFrame({"x": np.arange(40.0), "y": np.ones(40), "label": [0] * 30 + [1] * 10})
+    test = spark.createDataFrame(base.iloc[::4])
+    cfg = {"strategies": ["none"], "validation_size": 0.0}
+    bad = base.copy()
+    bad.loc[3, "x"], bad.loc[5, "x"], bad.loc[7, "y"] = np.nan, np.inf, -np.inf
+    with pytest.raises(InputError, match=r"null, NaN or infinite values in the training data: 'x' \(2 rows\), "
+                                         r"'y' \(1 row\); .*drop or impute"):
+        run_comparison(spark, spark.createDataFrame(bad), test, cfg)
+    nulls = spark.createDataFrame(base).withColumn("y", F.when(F.col("x") == 2.0, None).otherwise(F.col("y")))
+    with pytest.raises(InputError, match=r"in the test data: 'y' \(1 row\)"):
+        run_comparison(spark, spark.createDataFrame(base), nulls, cfg)
