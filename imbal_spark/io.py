@@ -13,7 +13,7 @@ import logging
 import math
 import uuid
 
-from .errors import InputError, OutputExistsError, ImbalSparkError
+from .errors import ConfigError, ImbalSparkError, InputError, OutputExistsError
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,27 @@ def precheck(inputs=(), output: str | None = None, mode: str = "error") -> None:
             if local is not None and not os.path.exists(local):
                 raise InputError(f"input path {path!r} does not exist; check --input")
     if output:
+        for path in inputs:
+            if path and _overlap(path, output):
+                raise ConfigError(
+                    f"output {output!r} is the input {path!r} or lies inside or around it: writing there "
+                    f"would change (or, with overwrite, delete) the input; choose an output outside it")
         local = _local_path(output)
         if local is not None and mode != "overwrite" and os.path.exists(local):
             raise OutputExistsError(output)
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` are the same directory or one holds the other (local paths
+    resolved, symbolic links included; others compared as URIs)."""
+    import os
+
+    def norm(p):
+        local = _local_path(p)
+        return os.path.realpath(local) if local is not None else p.rstrip("/")
+
+    x, y = norm(a), norm(b)
+    return x == y or x.startswith(y.rstrip("/") + "/") or y.startswith(x.rstrip("/") + "/")
 
 
 def check_destination(spark, path: str, mode: str) -> None:

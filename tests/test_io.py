@@ -73,3 +73,20 @@ def test_read_errors_name_the_path(spark, tmp_path):
         io.check_not_empty(io.read_table(spark, str(junk)), str(junk))
     with pytest.raises(InputError, match="format 'orc' is not supported"):
         io.read_table(spark, str(junk), "orc")
+
+
+def test_an_output_that_is_or_holds_or_lies_in_an_input_is_refused(tmp_path):
+    """Writing into the input would change it (a nested directory breaks a partitioned input's
+    layout) and overwriting it would delete it: refused before anything starts."""
+    from imbal_spark.errors import ConfigError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (tmp_path / "link").symlink_to(data)
+    for out in (data, f"{data}/", data / "res", tmp_path, tmp_path / "link" / "res", f"file://{data}/x"):
+        with pytest.raises(ConfigError, match="is the input .* or lies inside or around it"):
+            io.precheck([str(data)], str(out), "overwrite")
+    io.precheck([str(data)], str(tmp_path / "data2"), "overwrite")  # a sibling sharing a prefix is fine
+    io.precheck([str(data)], "hdfs:///elsewhere/out", "error")
+    with pytest.raises(ConfigError):
+        io.precheck(["s3a://b/in"], "s3a://b/in/out", "error")

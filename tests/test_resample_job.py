@@ -89,6 +89,7 @@ BAD = [
     ("good", ["--method", "smote", "--sampling-strategy", "most"], "unknown --sampling-strategy 'most'"),
     ("empty", ["--method", "random_over"], "has no rows|no rows; nothing to resample"),
     ("good", ["--method", "smote", "--halo", "1.5"], "halo must be a number from 0 to 0.9"),
+    ("good", ["--method", "random_under", "--output", "INPUT/res"], "output .* lies inside or around it"),
 ]
 
 
@@ -99,6 +100,8 @@ def test_bad_input_exit_2_one_line_destination_untouched(job, inputs, tmp_path, 
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "keep.txt").write_text("old")
+    before = sorted(p.relative_to(inputs / name) for p in (inputs / name).rglob("*"))
+    extra = [str(inputs / name) + a[5:] if a.startswith("INPUT") else a for a in extra]
     r = job("resample.py", "--input", inputs / name, "--label-col", "label", "--output", dest,
             "--mode", "overwrite", "--id-cols", "id", *extra)
     assert r.returncode == 2, r.stderr[-3000:]
@@ -106,3 +109,4 @@ def test_bad_input_exit_2_one_line_destination_untouched(job, inputs, tmp_path, 
     assert len(errors) == 1 and re.search(message, errors[0]), r.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary sibling left
     assert [p.name for p in dest.iterdir()] == ["keep.txt"] and (dest / "keep.txt").read_text() == "old"
+    assert sorted(p.relative_to(inputs / name) for p in (inputs / name).rglob("*")) == before  # input untouched
