@@ -12,6 +12,9 @@ from .errors import InputError, MissingColumnError
 
 #: More distinct values than this means the column is not a class label.
 MAX_CLASSES = 1000
+#: Columns distribution_by adds beside the group and label columns.
+BY_OUTPUT_COLUMNS = ("count", "group_labelled_rows", "group_null_labels", "fraction", "imbalance_ratio",
+                     "is_majority", "is_minority")
 
 
 def label_sort_key(v):
@@ -127,6 +130,13 @@ def distribution_by(df: DataFrame, label_col: str, by: str) -> DataFrame:
     _check_label(df, label_col)
     if by not in df.columns:
         raise MissingColumnError(by, df.columns, "--by column")
+    if by == label_col:
+        raise InputError(f"--by {by!r} is the label column; group by another column (the plain "
+                         f"distribution already counts each class)")
+    taken = [c for c in (by, label_col) if c in BY_OUTPUT_COLUMNS]
+    if taken:
+        raise InputError(f"column {taken[0]!r} has the name of a column of the --by output "
+                         f"({', '.join(BY_OUTPUT_COLUMNS)}); rename it first")
     counts = df.groupBy(by, label_col).count()
     labelled = F.when(F.col(label_col).isNotNull(), F.col("count"))
     w = Window.partitionBy(by)

@@ -52,3 +52,25 @@ def test_not_a_label(spark):
     df = spark.range(0, 1500).withColumnRenamed("id", "y")
     with pytest.raises(InputError, match="more than 1000 distinct values"):
         class_distribution(df, "y")
+
+
+def test_by_the_label_or_a_name_the_output_uses_is_a_clear_error(spark):
+    from imbal_spark.distribution import class_counts, distribution_by
+
+    df = spark.createDataFrame([(0, "a", 1), (1, "b", 2), (0, "b", 3)], "label long, g string, count long")
+    with pytest.raises(InputError, match="--by 'label' is the label column"):
+        distribution_by(df, "label", "label")
+    with pytest.raises(InputError, match="column 'count' has the name of a column of the --by output"):
+        distribution_by(df, "label", "count")
+    with pytest.raises(InputError, match="column 'count' has the name of a column of the --by output"):
+        distribution_by(df, "count", "g")
+    assert class_counts(df, "count") == ({1: 1, 2: 1, 3: 1}, 0)  # a label named count is counted
+
+
+def test_a_dotted_column_name_is_refused_on_read(spark, tmp_path):
+    from imbal_spark import io
+
+    path = str(tmp_path / "d.csv")
+    (tmp_path / "d.csv").write_text("feat.a,label\n1.0,0\n2.0,1\n")
+    with pytest.raises(InputError, match=r"column 'feat.a' of input .* has a '.' in its name.*rename it \(e.g. to 'feat_a'\)"):
+        io.read_table(spark, path)
