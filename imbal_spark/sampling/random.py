@@ -6,7 +6,10 @@ depend only on its content, so the outcome does not depend on partitioning or ta
 rows with equal keys are identical rows (interchangeable in the output).
 
 * Under-sampling keeps, per class, the ``n`` rows with the smallest keys -- a uniform random
-  subset, like imbalanced-learn's ``choice(replace=False)``. The exact threshold key is found with
+  subset of distinct rows, like imbalanced-learn's ``choice(replace=False)``. Copies of one row
+  (equal in every column) share their keys, so they are kept or dropped together, apart from
+  those at the cut-off: the count is exact and each row's chance is right, but imbalanced-learn
+  draws copies independently. An id column tells copies apart. The exact threshold key is found with
   one aggregation: keys are uniform, so the ``n``-th smallest lies within a few binomial standard
   deviations of ``n / N`` of the key range; the pass counts rows below that window and collects
   only the keys inside it (a few thousand). The output is then a plain row filter.
