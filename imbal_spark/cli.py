@@ -8,7 +8,21 @@ import sys
 from .errors import ImbalSparkError
 
 
+class _Terminated(BaseException):
+    """SIGTERM (Airflow's timeout, a scheduler's kill) as an exception, so the staged output's
+    clean-up runs as it does on Ctrl-C instead of leaving its temporary directory behind."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
 def run(main, argv=None) -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = main(sys.argv[1:] if argv is None else argv)
     except ImbalSparkError as e:
@@ -20,6 +34,10 @@ def run(main, argv=None) -> None:
         print("error: interrupted; the destination was left untouched", file=sys.stderr)
         _stop_spark()
         sys.exit(130)
+    except _Terminated:
+        print("error: terminated (SIGTERM); the destination was left untouched", file=sys.stderr)
+        _stop_spark()
+        sys.exit(143)
     sys.exit(code or 0)
 
 

@@ -16,15 +16,21 @@ class InputError(ImbalSparkError):
     """The input data is missing, unreadable, empty or does not have the expected shape."""
 
 
+#: The flag that names a column of each role (by the start of the role's description).
+_ROLE_FLAGS = (("label", "--label-col"), ("--by", "--by"), ("feature", "--features"), ("id column", "--id-cols"),
+               ("order", "--order-col"), ("partition", "--partition-by"), ("categorical", "--categorical"))
+
+
 class MissingColumnError(InputError):
     """A column the job needs is not in the input."""
 
     def __init__(self, column, available, role="column"):
         self.column = column
         shown = ", ".join(available[:20]) + (" ..." if len(available) > 20 else "")
+        flag = next((f for r, f in _ROLE_FLAGS if role.startswith(r)), None)
         super().__init__(
             f"{role} {column!r} is not in the input; available columns: {shown}. "
-            f"Pass the right name (e.g. --label-col)."
+            f"Pass the right name{f' ({flag})' if flag else ''}."
         )
 
 

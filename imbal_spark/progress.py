@@ -31,8 +31,13 @@ class Timings(dict):
 
 
 def setup_logging(level: str = "INFO") -> None:
+    name = str(level or "INFO").upper()
+    if name not in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"):
+        from .errors import ConfigError
+
+        raise ConfigError(f"log_level {level!r} is not a level; use DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(
-        level=getattr(logging, str(level).upper(), logging.INFO),
+        level=getattr(logging, name),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )

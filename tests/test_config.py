@@ -101,3 +101,20 @@ def test_readme_lists_every_config_key():
     assert mod.render(text) == text, "README's key table is stale: run python scripts/config_keys.py"
     for name in config.SCHEMA:
         assert f"| `{name}` |" in text
+
+
+def test_log_level_must_be_a_level():
+    from imbal_spark.progress import setup_logging
+
+    with pytest.raises(ConfigError, match="log_level 'LOUD' is not a level; use DEBUG, INFO, WARNING or ERROR"):
+        setup_logging("LOUD")
+    setup_logging("warning")  # any case
+
+
+def test_missing_column_hint_names_the_flag_of_its_role():
+    from imbal_spark.errors import MissingColumnError
+
+    assert str(MissingColumnError("y", ["a"], "label column")).endswith("Pass the right name (--label-col).")
+    assert str(MissingColumnError("g", ["a"], "--by column")).endswith("Pass the right name (--by).")
+    assert str(MissingColumnError("f", ["a"], "feature column (in the test data)")).endswith("(--features).")
+    assert str(MissingColumnError("s", ["a"], "score column")).endswith("Pass the right name.")

@@ -90,3 +90,40 @@ def test_an_output_that_is_or_holds_or_lies_in_an_input_is_refused(tmp_path):
     io.precheck([str(data)], "hdfs:///elsewhere/out", "error")
     with pytest.raises(ConfigError):
         io.precheck(["s3a://b/in"], "s3a://b/in/out", "error")
+
+
+def test_sigterm_mid_write_leaves_the_destination_and_no_temporary_directory(tmp_path):
+    """Airflow stops a task on timeout with SIGTERM: a job then exits 143 with one error line,
+    the old destination intact and its staged temporary directory removed (SIGTERM used to kill
+    the process with the temporary directory left behind)."""
+    import os
+    import subprocess
+    import sys
+
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("precious")
+    script = tmp_path / "job.py"
+    script.write_text(f"""
+import os, signal, time
+from imbal_spark import io
+from imbal_spark.cli import run
+from imbal_spark.session import get_spark
+
+def main(argv):
+    spark = get_spark("sigterm test", {{"spark.master": "local[1]", "spark.ui.enabled": "false"}})
+    with io.staged_output(spark, {str(dest)!r}, "overwrite") as stage:
+        io.write_parquet(spark.range(5), stage + "/data")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(60)
+    return 0
+
+run(main)
+""")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
+    assert r.returncode == 143, r.stderr[-2000:]
+    assert [line for line in r.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: terminated (SIGTERM); the destination was left untouched"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.py", "out"]
+    assert [p.name for p in dest.iterdir()] == ["keep.txt"] and (dest / "keep.txt").read_text() == "precious"
