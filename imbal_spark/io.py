@@ -113,19 +113,52 @@ def require_columns(df, columns, role="column"):
             raise MissingColumnError(c, df.columns, role)
 
 
+def _default_fs() -> str:
+    """``fs.defaultFS`` as this machine's configuration sets it (``spark.hadoop.fs.defaultFS`` in
+    spark-defaults.conf, else core-site.xml under HADOOP_CONF_DIR or YARN_CONF_DIR), '' when
+    unset: what a path without a scheme resolves against once Spark runs."""
+    import os
+    import xml.etree.ElementTree as ET
+
+    spark_conf = os.environ.get("SPARK_CONF_DIR") or (
+        os.path.join(os.environ["SPARK_HOME"], "conf") if os.environ.get("SPARK_HOME") else None)
+    if spark_conf and os.path.isfile(os.path.join(spark_conf, "spark-defaults.conf")):
+        with open(os.path.join(spark_conf, "spark-defaults.conf")) as f:
+            for line in f:
+                parts = line.split(None, 1)
+                if len(parts) == 2 and parts[0] == "spark.hadoop.fs.defaultFS":
+                    return parts[1].strip()
+    for var in ("HADOOP_CONF_DIR", "YARN_CONF_DIR"):
+        site = os.path.join(os.environ.get(var) or "", "core-site.xml")
+        if os.environ.get(var) and os.path.isfile(site):
+            try:
+                for prop in ET.parse(site).getroot().iter("property"):
+                    if (prop.findtext("name") or "").strip() in ("fs.defaultFS", "fs.default.name"):
+                        return (prop.findtext("value") or "").strip()
+            except ET.ParseError:
+                pass
+    return ""
+
+
 def _local_path(path: str):
-    """The local file path of ``path`` if it is on local disk (no scheme or file:), else None."""
+    """The local file path of ``path`` if it is on local disk (``file:``, or no scheme while the
+    default filesystem is local), else None."""
     from urllib.parse import urlparse
 
     u = urlparse(path)
-    if u.scheme in ("", "file") and not any(c in path for c in "*?["):
-        return u.path if u.scheme == "file" else path
+    if any(c in path for c in "*?["):
+        return None
+    if u.scheme == "file":
+        return u.path
+    if u.scheme == "" and urlparse(_default_fs()).scheme in ("", "file"):
+        return path
     return None
 
 
 def precheck(inputs=(), output: str | None = None, mode: str = "error") -> None:
     """Fail fast, before a JVM starts, on what can be seen on local disk: a missing input, an
-    existing output without overwrite, an unknown mode. Remote paths are checked later."""
+    existing output without overwrite, an unknown mode. Remote paths (and paths without a scheme
+    on a cluster whose default filesystem is HDFS, say) are checked later, through Spark."""
     import os
 
     if mode not in ("error", "overwrite"):
@@ -144,6 +177,16 @@ def precheck(inputs=(), output: str | None = None, mode: str = "error") -> None:
         local = _local_path(output)
         if local is not None and mode != "overwrite" and os.path.exists(local):
             raise OutputExistsError(output)
+        if local is not None:  # the staged output is made beside it, in its nearest existing folder
+            up = os.path.dirname(os.path.abspath(local.rstrip("/") or "/"))
+            while not os.path.exists(up):
+                up = os.path.dirname(up)
+            if not os.path.isdir(up):
+                raise ConfigError(f"cannot write output {output!r}: {up!r} is a file, not a folder; "
+                                  f"choose another --output")
+            if not os.access(up, os.W_OK | os.X_OK):
+                raise ConfigError(f"cannot write output {output!r}: no permission to write in {up!r}; "
+                                  f"choose another --output")
 
 
 def _overlap(a: str, b: str) -> bool:

@@ -127,3 +127,37 @@ run(main)
         "error: terminated (SIGTERM); the destination was left untouched"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.py", "out"]
     assert [p.name for p in dest.iterdir()] == ["keep.txt"] and (dest / "keep.txt").read_text() == "precious"
+
+
+def test_an_output_under_a_file_is_refused_before_spark(tmp_path):
+    from imbal_spark.errors import ConfigError
+
+    (tmp_path / "f.csv").write_text("a\n1\n")
+    with pytest.raises(ConfigError, match=r"cannot write output .*f.csv/sub/out.*is a file, not a folder"):
+        io.precheck([], str(tmp_path / "f.csv" / "sub" / "out"), "error")
+    io.precheck([], str(tmp_path / "new" / "deeper" / "out"), "error")  # folders yet to be made are fine
+
+
+def test_paths_without_a_scheme_are_local_only_when_the_default_filesystem_is(tmp_path, monkeypatch):
+    """On a cluster whose core-site.xml makes HDFS the default filesystem, '/data/x' is an HDFS
+    path: the local pre-check must not call it missing (Spark checks it later)."""
+    for var in ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "spark-conf"))
+    missing = str(tmp_path / "no-such-input")
+    with pytest.raises(InputError, match="does not exist"):
+        io.precheck([missing], None)
+    conf = tmp_path / "hadoop"
+    conf.mkdir()
+    (conf / "core-site.xml").write_text(
+        "<configuration><property><name>fs.defaultFS</name><value>hdfs://nn:8020</value></property>"
+        "</configuration>")
+    monkeypatch.setenv("HADOOP_CONF_DIR", str(conf))
+    assert io._local_path(missing) is None and io._local_path(f"file://{missing}") == missing
+    io.precheck([missing], None)  # left to Spark
+    with pytest.raises(InputError, match="does not exist"):
+        io.precheck([f"file://{missing}"], None)
+    (conf / "core-site.xml").unlink()
+    (tmp_path / "spark-conf").mkdir()
+    (tmp_path / "spark-conf" / "spark-defaults.conf").write_text("spark.hadoop.fs.defaultFS  s3a://bucket\n")
+    io.precheck([missing], None)
