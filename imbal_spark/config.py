@@ -218,6 +218,11 @@ def parser(prog: str, keys: list[str], description: str = "") -> ArgumentParser:
     return p
 
 
+#: Keys that say the same thing two ways: flags of one form override a config file's other form
+#: (a shared file's ``input:`` and ``--train``/``--test`` on the command line).
+ALTERNATIVES = [({"input"}, {"train", "test"})]
+
+
 def resolve(p: ArgumentParser, argv: list[str] | None, required: list[str] = (),
             defaults: dict | None = None) -> dict:
     """Parse flags, merge with the config file and defaults, check types and required keys."""
@@ -231,6 +236,11 @@ def resolve(p: ArgumentParser, argv: list[str] | None, required: list[str] = (),
         if isinstance(raw, str):
             value = _parse_cli(key, raw)
         cli_vals[name] = _check_type(key, value, f"--{name.replace('_', '-')}")
+    for one, other in ALTERNATIVES:  # a flag of one form replaces the file's other form
+        if one & cli_vals.keys():
+            file_vals = {k: v for k, v in file_vals.items() if k not in other}
+        if other & cli_vals.keys():
+            file_vals = {k: v for k, v in file_vals.items() if k not in one}
     merged = {name: SCHEMA[name].default for name in SCHEMA}
     merged.update(defaults or {})
     merged.update(file_vals)

@@ -118,3 +118,18 @@ def test_missing_column_hint_names_the_flag_of_its_role():
     assert str(MissingColumnError("g", ["a"], "--by column")).endswith("Pass the right name (--by).")
     assert str(MissingColumnError("f", ["a"], "feature column (in the test data)")).endswith("(--features).")
     assert str(MissingColumnError("s", ["a"], "score column")).endswith("Pass the right name.")
+
+
+def test_input_and_train_test_flags_replace_the_files_other_form(tmp_path):
+    """One file may drive every job: its input: must not clash with --train/--test given on the
+    command line (flags beat the file), nor its train:/test: with --input."""
+    keys = ["input", "train", "test", "label_col"]
+    f = tmp_path / "c.yaml"
+    f.write_text("input: all\nlabel_col: y\n")
+    cfg = config.resolve(config.parser("t", keys), ["--config", str(f), "--train", "a", "--test", "b"])
+    assert (cfg["input"], cfg["train"], cfg["test"], cfg["label_col"]) == (None, "a", "b", "y")
+    f.write_text("train: a\ntest: b\n")
+    cfg = config.resolve(config.parser("t", keys), ["--config", str(f), "--input", "all"])
+    assert (cfg["input"], cfg["train"], cfg["test"]) == ("all", None, None)
+    cfg = config.resolve(config.parser("t", keys), ["--config", str(f)])  # no flags: the file as written
+    assert (cfg["input"], cfg["train"], cfg["test"]) == (None, "a", "b")
