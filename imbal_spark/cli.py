@@ -38,7 +38,32 @@ def run(main, argv=None) -> None:
         print("error: terminated (SIGTERM); the destination was left untouched", file=sys.stderr)
         _stop_spark()
         sys.exit(143)
+    except Exception as e:
+        msg = unreadable_input(e)
+        if msg is None:
+            raise
+        logging.getLogger("imbal_spark").debug("error", exc_info=True)
+        print(f"error: {msg}", file=sys.stderr, flush=True)
+        _stop_spark()
+        sys.exit(2)
     sys.exit(code or 0)
+
+
+def unreadable_input(e) -> str | None:
+    """The one-line message of a Spark job that failed reading an input file (a corrupt data page,
+    a file changed or removed while read: Spark's FAILED_READ_FILE error class); None for any
+    other failure, which keeps its stack trace."""
+    import re
+
+    text = str(e)
+    if "FAILED_READ_FILE" not in text:
+        return None
+    path = re.search(r"while reading file (\S+?)\.?\s", text)
+    cause = re.search(r"Caused by: ([^\n]+)", text)
+    where = f" {path.group(1)}" if path else ""
+    why = f" ({cause.group(1).strip()[:200]})" if cause else ""
+    return (f"cannot read input file{where}{why}: it is corrupt, or changed while being read; "
+            f"replace or remove it and run again")
 
 
 def _stop_spark():

@@ -31,6 +31,12 @@ def inputs(spark, tmp_path_factory):
     spark.createDataFrame(pd.concat([pdf[pdf.label == 0], pdf[pdf.label == 1].head(4)])).write.parquet(str(d / "tiny"))
     spark.createDataFrame(pdf.head(0), "id long, a double, b double, c double, city string, label long") \
         .write.parquet(str(d / "empty"))
+    # a data page whose header is garbage (the footer is intact, so the schema reads fine)
+    (d / "corrupt").mkdir()
+    pdf.to_parquet(d / "corrupt" / "part.parquet", index=False)
+    raw = bytearray((d / "corrupt" / "part.parquet").read_bytes())
+    raw[4:40] = b"\xa5" * 36
+    (d / "corrupt" / "part.parquet").write_bytes(bytes(raw))
     return d
 
 
@@ -90,6 +96,7 @@ BAD = [
     ("empty", ["--method", "random_over"], "has no rows|no rows; nothing to resample"),
     ("good", ["--method", "smote", "--halo", "1.5"], "halo must be a number from 0 to 0.9"),
     ("good", ["--method", "random_under", "--output", "INPUT/res"], "output .* lies inside or around it"),
+    ("corrupt", ["--method", "random_under"], "cannot read input file .*part.parquet .*: it is corrupt, or changed"),
 ]
 
 
