@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 
@@ -13,8 +14,41 @@ class _Terminated(BaseException):
     clean-up runs as it does on Ctrl-C instead of leaving its temporary directory behind."""
 
 
+_deferring = [0]   # > 0 inside sigterm_deferred()
+_pending = [False]  # a SIGTERM arrived meanwhile
+
+
 def _on_sigterm(signum, frame):
+    if _deferring[0]:
+        _pending[0] = True
+        return
     raise _Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_deferred():
+    """SIGTERM waits until the block ends: the few renames that swap a staged output in must
+    not be cut between moving the old output aside and moving the new one in."""
+    _deferring[0] += 1
+    try:
+        yield
+    finally:
+        _deferring[0] -= 1
+        if not _deferring[0] and _pending[0]:
+            _pending[0] = False
+            raise _Terminated()
+
+
+def _terminated(e: BaseException) -> bool:
+    """Whether ``e`` is, or was raised while handling, a SIGTERM (a clean-up that failed because
+    the JVM died with the signal must not hide it)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, _Terminated):
+            return True
+        seen.add(id(e))
+        e = e.__context__
+    return False
 
 
 def run(main, argv=None) -> None:
@@ -35,10 +69,14 @@ def run(main, argv=None) -> None:
         _stop_spark()
         sys.exit(130)
     except _Terminated:
-        print("error: terminated (SIGTERM); the destination was left untouched", file=sys.stderr)
+        print("error: terminated (SIGTERM); no partial output was left at the destination", file=sys.stderr)
         _stop_spark()
         sys.exit(143)
     except Exception as e:
+        if _terminated(e):
+            print("error: terminated (SIGTERM)", file=sys.stderr)
+            _stop_spark()
+            sys.exit(143)
         msg = unreadable_input(e)
         if msg is None:
             raise

@@ -113,22 +113,27 @@ def require_columns(df, columns, role="column"):
             raise MissingColumnError(c, df.columns, role)
 
 
-def _default_fs() -> str:
-    """``fs.defaultFS`` as this machine's configuration sets it (``spark.hadoop.fs.defaultFS`` in
-    spark-defaults.conf, else core-site.xml under HADOOP_CONF_DIR or YARN_CONF_DIR), '' when
-    unset: what a path without a scheme resolves against once Spark runs."""
+def _default_fs(spark_conf: dict | None = None) -> str:
+    """``fs.defaultFS`` as the job's ``spark:`` settings or this machine's configuration set it
+    (``spark.hadoop.fs.defaultFS`` there or in spark-defaults.conf, else core-site.xml under
+    SPARK_CONF_DIR, HADOOP_CONF_DIR or YARN_CONF_DIR), '' when unset: what a path without a
+    scheme resolves against once Spark runs."""
     import os
+    import re
     import xml.etree.ElementTree as ET
 
-    spark_conf = os.environ.get("SPARK_CONF_DIR") or (
+    key = "spark.hadoop.fs.defaultFS"
+    if spark_conf and spark_conf.get(key):
+        return str(spark_conf[key])
+    conf_dir = os.environ.get("SPARK_CONF_DIR") or (
         os.path.join(os.environ["SPARK_HOME"], "conf") if os.environ.get("SPARK_HOME") else None)
-    if spark_conf and os.path.isfile(os.path.join(spark_conf, "spark-defaults.conf")):
-        with open(os.path.join(spark_conf, "spark-defaults.conf")) as f:
-            for line in f:
-                parts = line.split(None, 1)
-                if len(parts) == 2 and parts[0] == "spark.hadoop.fs.defaultFS":
-                    return parts[1].strip()
-    for var in ("HADOOP_CONF_DIR", "YARN_CONF_DIR"):
+    if conf_dir and os.path.isfile(os.path.join(conf_dir, "spark-defaults.conf")):
+        with open(os.path.join(conf_dir, "spark-defaults.conf")) as f:
+            for line in f:  # Java properties: "key value", "key=value" or "key: value"
+                m = re.match(r"\s*([^\s=:#!]+)\s*[\s=:]\s*(.*?)\s*$", line)
+                if m and m.group(1) == key:
+                    return m.group(2)
+    for var in ("SPARK_CONF_DIR", "HADOOP_CONF_DIR", "YARN_CONF_DIR"):
         site = os.path.join(os.environ.get(var) or "", "core-site.xml")
         if os.environ.get(var) and os.path.isfile(site):
             try:
@@ -140,9 +145,12 @@ def _default_fs() -> str:
     return ""
 
 
-def _local_path(path: str):
-    """The local file path of ``path`` if it is on local disk (``file:``, or no scheme while the
-    default filesystem is local), else None."""
+def _local_path(path: str, spark_conf: dict | None = None):
+    """The local file path of ``path`` if it is surely on local disk (``file:``, or no scheme while
+    the default filesystem is local), else None. Under spark-submit the JVM already holds settings
+    Python cannot see (``--conf``, ``--properties-file``): a path without a scheme is then left to
+    Spark."""
+    import os
     from urllib.parse import urlparse
 
     u = urlparse(path)
@@ -150,12 +158,13 @@ def _local_path(path: str):
         return None
     if u.scheme == "file":
         return u.path
-    if u.scheme == "" and urlparse(_default_fs()).scheme in ("", "file"):
+    if (u.scheme == "" and "PYSPARK_GATEWAY_PORT" not in os.environ
+            and urlparse(_default_fs(spark_conf)).scheme in ("", "file")):
         return path
     return None
 
 
-def precheck(inputs=(), output: str | None = None, mode: str = "error") -> None:
+def precheck(inputs=(), output: str | None = None, mode: str = "error", spark_conf: dict | None = None) -> None:
     """Fail fast, before a JVM starts, on what can be seen on local disk: a missing input, an
     existing output without overwrite, an unknown mode. Remote paths (and paths without a scheme
     on a cluster whose default filesystem is HDFS, say) are checked later, through Spark."""
@@ -165,7 +174,7 @@ def precheck(inputs=(), output: str | None = None, mode: str = "error") -> None:
         raise ImbalSparkError(f"--mode {mode!r} is not supported; use 'error' (default) or 'overwrite'")
     for path in inputs:
         if path:
-            local = _local_path(path)
+            local = _local_path(path, spark_conf)
             if local is not None and not os.path.exists(local):
                 raise InputError(f"input path {path!r} does not exist; check --input")
     if output:
@@ -174,7 +183,7 @@ def precheck(inputs=(), output: str | None = None, mode: str = "error") -> None:
                 raise ConfigError(
                     f"output {output!r} is the input {path!r} or lies inside or around it: writing there "
                     f"would change (or, with overwrite, delete) the input; choose an output outside it")
-        local = _local_path(output)
+        local = _local_path(output, spark_conf)
         if local is not None and mode != "overwrite" and os.path.exists(local):
             raise OutputExistsError(output)
         if local is not None:  # the staged output is made beside it, in its nearest existing folder
@@ -234,25 +243,31 @@ def staged_output(spark, path: str, mode: str = "error"):
     try:
         yield tmp.toString()
     except BaseException:
-        fs.delete(tmp, True)
+        try:
+            fs.delete(tmp, True)
+        except Exception:  # e.g. the JVM died with the signal that stopped us: keep the cause
+            log.warning("could not remove the temporary output %s", tmp.toString())
         raise
-    if not fs.exists(tmp):
-        fs.mkdirs(tmp)
-    # Re-check: another writer may have created the destination while we worked.
-    if fs.exists(dest):
-        if mode != "overwrite":
+    from .cli import sigterm_deferred
+
+    with sigterm_deferred():  # the swap is a few renames: let a SIGTERM wait for them
+        if not fs.exists(tmp):
+            fs.mkdirs(tmp)
+        # Re-check: another writer may have created the destination while we worked.
+        if fs.exists(dest):
+            if mode != "overwrite":
+                fs.delete(tmp, True)
+                raise OutputExistsError(path)
+            if not fs.rename(dest, old):
+                fs.delete(tmp, True)
+                raise ImbalSparkError(f"could not move the old output {path!r} aside; nothing was changed")
+        if not fs.rename(tmp, dest):
+            if fs.exists(old):
+                fs.rename(old, dest)
             fs.delete(tmp, True)
-            raise OutputExistsError(path)
-        if not fs.rename(dest, old):
-            fs.delete(tmp, True)
-            raise ImbalSparkError(f"could not move the old output {path!r} aside; nothing was changed")
-    if not fs.rename(tmp, dest):
+            raise ImbalSparkError(f"could not move the new output into {path!r}; the old output is kept")
         if fs.exists(old):
-            fs.rename(old, dest)
-        fs.delete(tmp, True)
-        raise ImbalSparkError(f"could not move the new output into {path!r}; the old output is kept")
-    if fs.exists(old):
-        fs.delete(old, True)
+            fs.delete(old, True)
     log.info("wrote %s", path)
 
 

@@ -48,7 +48,7 @@ def main(argv):
     p = config.parser("benchmark", KEYS, __doc__)
     cfg = config.resolve(p, argv, required=["output"], defaults=DEFAULTS)
     setup_logging(cfg["log_level"])
-    io.precheck([], cfg["output"], cfg["mode"])
+    io.precheck([], cfg["output"], cfg["mode"], cfg.get("spark"))
     if not cfg["work_dir"]:
         import tempfile
 
@@ -119,7 +119,7 @@ def floor(argv):
     p = config.parser("benchmark floor", FLOOR_KEYS)
     cfg = config.resolve(p, argv, required=["input", "output"])
     setup_logging(cfg["log_level"])
-    io.precheck([cfg["input"]], cfg["output"], cfg["mode"])
+    io.precheck([cfg["input"]], cfg["output"], cfg["mode"], cfg.get("spark"))
     spark = get_spark(cfg["app_name"] or "imbal-spark benchmark (floor)", cfg["spark"])
     try:
         io.check_destination(spark, cfg["output"], cfg["mode"])

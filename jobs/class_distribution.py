@@ -18,7 +18,7 @@ def main(argv):
     p = config.parser("class_distribution", KEYS, __doc__)
     cfg = config.resolve(p, argv, required=["input", "label_col", "output"])
     setup_logging(cfg["log_level"])
-    io.precheck([cfg["input"]], cfg["output"], cfg["mode"])
+    io.precheck([cfg["input"]], cfg["output"], cfg["mode"], cfg.get("spark"))
     spark = get_spark(cfg["app_name"] or "imbal-spark class distribution", cfg["spark"])
     t = Timings()
     try:

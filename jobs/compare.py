@@ -37,7 +37,7 @@ def main(argv):
     setup_logging(cfg["log_level"])
     check_inputs(cfg)
     check_options(options(cfg))
-    io.precheck([cfg["input"], cfg["train"], cfg["test"]], cfg["output"], cfg["mode"])
+    io.precheck([cfg["input"], cfg["train"], cfg["test"]], cfg["output"], cfg["mode"], cfg.get("spark"))
     spark = get_spark(cfg["app_name"] or "imbal-spark compare", cfg["spark"])
     t = Timings()
     try:

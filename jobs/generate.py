@@ -24,7 +24,7 @@ def main(argv):
             raise config.ConfigError("missing required setting 'rows': give --rows N (or --reference)")
         weights = datagen.check_params(cfg["rows"], cfg["n_features"], cfg["informative"],
                                        cfg["weights"], cfg["classes"])
-    io.precheck([], cfg["output"], cfg["mode"])
+    io.precheck([], cfg["output"], cfg["mode"], cfg.get("spark"))
     spark = get_spark(cfg["app_name"] or "imbal-spark generate", cfg["spark"])
     t = Timings()
     try:

@@ -44,7 +44,7 @@ def main(argv):
         cfg["id_cols"] = ["id"]  # the generator's row id is not a feature
     check_options(options(cfg))
     method = str(cfg["method"]).lower().replace("-", "_")
-    io.precheck([cfg["input"]], cfg["output"], cfg["mode"])
+    io.precheck([cfg["input"]], cfg["output"], cfg["mode"], cfg.get("spark"))
     spark = get_spark(cfg["app_name"] or "imbal-spark pipeline", cfg["spark"])
     t = Timings()
     sampler = None

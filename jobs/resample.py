@@ -65,7 +65,7 @@ def main(argv):
     setup_logging(cfg["log_level"])
     method = check_options(cfg)
     sampler = build_sampler(method, cfg)
-    io.precheck([cfg["input"]], cfg["output"], cfg["mode"])  # local paths: before the JVM starts
+    io.precheck([cfg["input"]], cfg["output"], cfg["mode"], cfg.get("spark"))  # local paths: before the JVM starts
     spark = get_spark(cfg["app_name"] or f"imbal-spark resample ({method})", cfg["spark"])
     t = Timings()
     try:

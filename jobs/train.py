@@ -33,7 +33,7 @@ def main(argv):
         raise config.ConfigError("missing input: give --input PATH, or both --train PATH and --test PATH")
     cfg["strategies"] = [cfg["strategy"]]
     check_options(options(cfg))
-    io.precheck([cfg["input"], cfg["train"], cfg["test"]], cfg["output"], cfg["mode"])
+    io.precheck([cfg["input"], cfg["train"], cfg["test"]], cfg["output"], cfg["mode"], cfg.get("spark"))
     spark = get_spark(cfg["app_name"] or "imbal-spark train", cfg["spark"])
     t = Timings()
     try:

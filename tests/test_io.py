@@ -124,7 +124,7 @@ run(main)
                        env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
     assert r.returncode == 143, r.stderr[-2000:]
     assert [line for line in r.stderr.splitlines() if line.startswith("error: ")] == [
-        "error: terminated (SIGTERM); the destination was left untouched"]
+        "error: terminated (SIGTERM); no partial output was left at the destination"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.py", "out"]
     assert [p.name for p in dest.iterdir()] == ["keep.txt"] and (dest / "keep.txt").read_text() == "precious"
 
@@ -141,7 +141,7 @@ def test_an_output_under_a_file_is_refused_before_spark(tmp_path):
 def test_paths_without_a_scheme_are_local_only_when_the_default_filesystem_is(tmp_path, monkeypatch):
     """On a cluster whose core-site.xml makes HDFS the default filesystem, '/data/x' is an HDFS
     path: the local pre-check must not call it missing (Spark checks it later)."""
-    for var in ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_HOME"):
+    for var in ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_HOME", "PYSPARK_GATEWAY_PORT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "spark-conf"))
     missing = str(tmp_path / "no-such-input")
@@ -159,5 +159,46 @@ def test_paths_without_a_scheme_are_local_only_when_the_default_filesystem_is(tm
         io.precheck([f"file://{missing}"], None)
     (conf / "core-site.xml").unlink()
     (tmp_path / "spark-conf").mkdir()
-    (tmp_path / "spark-conf" / "spark-defaults.conf").write_text("spark.hadoop.fs.defaultFS  s3a://bucket\n")
+    for line in ("spark.hadoop.fs.defaultFS  s3a://bucket", "spark.hadoop.fs.defaultFS=s3a://bucket",
+                 "spark.hadoop.fs.defaultFS: s3a://bucket"):  # Java properties' three separators
+        (tmp_path / "spark-conf" / "spark-defaults.conf").write_text(f"# c\n{line}\n")
+        io.precheck([missing], None)
+    (tmp_path / "spark-conf" / "spark-defaults.conf").unlink()
+    with pytest.raises(InputError, match="does not exist"):
+        io.precheck([missing], None)
+    io.precheck([missing], None, spark_conf={"spark.hadoop.fs.defaultFS": "hdfs://nn"})  # the job's spark: key
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")  # under spark-submit the JVM's settings are unseen
     io.precheck([missing], None)
+
+
+def test_a_sigterm_during_the_swap_waits_for_it_to_finish():
+    """The swap of a staged output is a few renames: a SIGTERM arriving between them is held
+    until they are done, then stops the job (never the old output moved aside and the new one
+    not yet in)."""
+    import os
+    import signal
+
+    from imbal_spark import cli
+
+    before = signal.signal(signal.SIGTERM, cli._on_sigterm)
+    try:
+        done = []
+        with pytest.raises(cli._Terminated):
+            with cli.sigterm_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                done.append("renamed")
+        assert done == ["renamed"]
+        with pytest.raises(cli._Terminated):  # outside the block it stops at once
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("never")
+        assert done == ["renamed"]
+        try:  # a clean-up error raised while handling SIGTERM still counts as SIGTERM
+            try:
+                raise cli._Terminated()
+            except cli._Terminated:
+                raise RuntimeError("JVM gone")
+        except RuntimeError as e:
+            assert cli._terminated(e)
+        assert not cli._terminated(RuntimeError("other"))
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -278,6 +278,23 @@ def test_a_class_larger_than_the_sample_is_cut_from_it_deterministically(spark, 
         assert np.abs(A + t[..., None] * AB - p).max(-1).min() < 1e-9
 
 
+def test_copies_are_numbered_in_blocks_of_k_plus_one(spark):
+    """Copies are dealt round the groups in blocks of k + 1 (the last takes the remainder): fewer
+    than 2 (k + 1) copies stay together, so each keeps k copies as neighbours and gives back
+    itself, as in imbalanced-learn; -0.0 and 0.0 are one value, for Spark and the hash alike."""
+    from imbal_spark.sampling.grouping import DUP_COL, row_hash, with_copy_numbers
+
+    copies = [(1.0, 5), (2.0, 12), (3.0, 13), (4.0, 1), (0.0, 4), (-0.0, 3)]  # not a dict: 0.0 == -0.0
+    rows = [(v, 1.0) for v, c in copies for _ in range(c)]
+    df = spark.createDataFrame(rows, "_x0 double, _x1 double").repartition(3)
+    got = {}
+    for r in with_copy_numbers(df, ["_x0", "_x1"], k=5).collect():
+        got.setdefault(r["_x0"] + 0.0, []).append(r[DUP_COL])
+    blocks = {v: sorted(b) for v, b in got.items()}
+    assert blocks == {1.0: [0] * 5, 2.0: [0] * 6 + [1] * 6, 3.0: [0] * 6 + [1] * 7, 4.0: [0], 0.0: [0] * 7}
+    assert row_hash(np.array([[-0.0, 1.0]]))[0] == row_hash(np.array([[0.0, 1.0]]))[0]
+
+
 def test_a_class_of_one_row_copied_beyond_a_group_is_split_and_gives_that_row(spark):
     """Every row of the class identical (no axis to cut): the copies are numbered and split, and
     every new row is that row, as imbalanced-learn's would be."""

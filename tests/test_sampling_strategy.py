@@ -100,6 +100,12 @@ def test_normalize_command_line_values():
         assert got == 1 and type(got) is int, key
     (got,) = normalize_strategy({1: 5}, [0.0, 1.0])
     assert type(got) is float
+    from decimal import Decimal
+
+    dec = [Decimal("0.10"), Decimal("1.00")]  # a decimal(3,2) label column, as Spark gives it
+    for key in (0.1, "0.1", "0.10"):
+        assert normalize_strategy({key: 50}, dec) == {Decimal("0.10"): 50}, key
+    assert normalize_strategy('{"0.1": 50}', dec) == {Decimal("0.10"): 50}
     with pytest.raises(ConfigError, match="whole number"):
         normalize_strategy({"1": 6.5}, labels)
     with pytest.raises(ConfigError, match="not valid JSON"):

@@ -231,18 +231,24 @@ class GroupModel:
         return g
 
 
-def with_copy_numbers(cdf, xcols, order_col: str | None = None):
-    """``cdf`` with :data:`DUP_COL`: each row's number (0, 1, ...) among the rows of the same
-    values. One shuffle of the class, made only when copies overflow a group. Rows equal in
-    every column the kernel reads are interchangeable, so which copy gets which number changes
-    nothing in the output (ties are ordered by the order column, if any)."""
+def with_copy_numbers(cdf, xcols, k: int, order_col: str | None = None):
+    """``cdf`` with :data:`DUP_COL`: each row's block among the copies of its values. The copies
+    of a row are numbered 0, 1, ... and cut into blocks of ``k + 1`` (the last block takes the
+    remainder): a row with fewer than ``2 (k + 1)`` copies is one block and stays together, and
+    every block dealt to a group brings ``k + 1`` copies or more, all the neighbours a copy needs.
+    One shuffle of the class, made only when copies overflow a group. Rows equal in every column
+    the kernel reads are interchangeable, so which copy gets which number changes nothing in the
+    output (ties are ordered by the order column, if any)."""
     from pyspark.sql import Window
 
     w = Window.partitionBy(*xcols).orderBy(order_col or xcols[0])
+    whole = w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)  # same sort as w
+    b = k + 1
+    block = F.least((F.row_number().over(w) - 1) / F.lit(b), F.greatest(F.count(F.lit(1)).over(whole) / F.lit(b) - 1, F.lit(0)))
     # as many partitions as the class had, not spark.sql.shuffle.partitions: a cached plan keeps
     # its partitioning, and every later pass over it would start that many (Python) tasks
     n = max(1, cdf.rdd.getNumPartitions())
-    return cdf.withColumn(DUP_COL, (F.row_number().over(w) - 1).cast("long")).coalesce(n)
+    return cdf.withColumn(DUP_COL, F.floor(block).cast("long")).coalesce(n)
 
 
 def dup_of(model, pdf):
@@ -252,7 +258,8 @@ def dup_of(model, pdf):
 
 def row_hash(X: np.ndarray) -> np.ndarray:
     """A deterministic 64-bit hash of each row's values."""
-    return pd.util.hash_pandas_object(pd.DataFrame(X), index=False).to_numpy()
+    # + 0.0 turns -0.0 into 0.0: Spark groups them as one value (the copy numbering), so must this
+    return pd.util.hash_pandas_object(pd.DataFrame(X + 0.0), index=False).to_numpy()
 
 
 def choose_splits(eigvals: np.ndarray, n_cells: int) -> list:
@@ -493,7 +500,7 @@ def _finish_salting(cdf, xcols, model, counts, k, max_group_rows, order_col=None
         pass
     from pyspark import StorageLevel
 
-    salted = with_copy_numbers(cdf, xcols, order_col).persist(StorageLevel.MEMORY_AND_DISK)
+    salted = with_copy_numbers(cdf, xcols, k, order_col).persist(StorageLevel.MEMORY_AND_DISK)
     model.salted = True
     try:
         model, sizes = _finish(salted, xcols, model, counts, k, max_group_rows)
@@ -682,8 +689,8 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
             m = math.ceil(sizes[c] / (max_group_rows * 0.9))
             m = max(1, min(m, sizes[c] // (2 * (k + 1))))
             mult[c] = m
-    # a second round that still overflows points at copies (one hash): numbering them beats more rounds
-    for _ in range(8 if model.salted else 2):
+    worst = {}  # hash-split cell -> its largest group in the last round
+    for _ in range(8):
         base = np.zeros(n_cells, dtype=np.int64)
         nxt = 0
         for c in range(n_cells):
@@ -709,6 +716,11 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
                 continue
             ids = range(base[c], base[c] + mult[c])
             if any(g in bad for g in ids):
+                top = max(counts.get(g, 0) for g in ids)
+                if not model.salted and top >= worst.get(c, top + 1):
+                    # more groups, and the largest did not shrink: copies of one row (one hash)
+                    raise _CopiesOverflow()
+                worst[c] = top
                 mult[c] += 1
             elif any(g in small for g in ids):
                 mult[c] = max(1, mult[c] - 1)

@@ -222,6 +222,16 @@ def _match_label(key, labels):
     equal = [lab for lab in labels if lab == key]
     if len(equal) == 1:
         return equal[0]
+    from decimal import Decimal, InvalidOperation
+
+    if any(isinstance(lab, Decimal) for lab in labels):  # a decimal label column: 0.1 names Decimal("0.10")
+        try:
+            d = Decimal(str(key).strip())
+            equal = [lab for lab in labels if isinstance(lab, Decimal) and lab == d]
+            if len(equal) == 1:
+                return equal[0]
+        except (InvalidOperation, ValueError):
+            pass
     matches = [lab for lab in labels if str(lab) == str(key)]
     if len(matches) == 1:
         return matches[0]
