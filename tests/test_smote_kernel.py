@@ -365,9 +365,10 @@ def test_recall_probe_merges_partitions_into_the_global_nearest_rows():
         parts.append(best)
     merged = probe.merge(parts[2], probe.merge(parts[0], parts[1]))
     sid, d, Xc = merged
+    unit = 4.0 ** -int(np.frexp(np.abs(S).max())[1])  # distances come in the probe's power-of-two units
     for i, s in enumerate(S):
         exact = np.sort(((X - s) ** 2).sum(axis=1))[:5]
-        np.testing.assert_allclose(d[sid == i], exact, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(d[sid == i], exact * unit, rtol=1e-12, atol=0)
         np.testing.assert_allclose(((Xc[sid == i] - s) ** 2).sum(axis=1), exact, rtol=1e-12, atol=0)
 
 
