@@ -208,6 +208,49 @@ def test_under_sampler_exact_even_when_the_cut_falls_in_identical_rows(spark):
         assert {r["label"]: r["count"] for r in out.groupBy("label").count().collect()} == {0: 30, 1: 30}
 
 
+def test_under_sampler_draws_copies_of_one_row_one_by_one(spark):
+    """Class 0: 1,000 copies of one row and 1,000 distinct rows, cut to 500. imbalanced-learn keeps
+    each of the 2,000 rows with the same chance, so the copies it keeps follow the hypergeometric
+    law (mean 250, sd 9.7). Copies used to share their keys: all kept, none kept, or the cut's
+    remainder (0 with chance 1/2, else uniform over 1..500)."""
+    from imblearn.under_sampling import RandomUnderSampler as ImbRUS
+    from scipy.stats import hypergeom
+
+    rows = ([(0, 1.0, 1.0)] * 1000 + [(0, float(i), 0.0) for i in range(1000)]
+            + [(1, float(i), 5.0) for i in range(500)])
+    pdf = pd.DataFrame(rows, columns=["label", "a", "b"])
+    lo, hi = hypergeom(M=2000, n=1000, N=500).interval(1 - 1e-6)
+    # the oracle: imbalanced-learn's copies kept lie in that interval
+    for seed in range(20):
+        Xr, _ = ImbRUS(random_state=seed).fit_resample(pdf[["a", "b"]], pdf["label"])
+        assert lo <= ((Xr["a"] == 1.0) & (Xr["b"] == 1.0)).sum() <= hi
+    df = spark.createDataFrame(pdf).repartition(4).cache()
+    got = []
+    for seed in range(6):
+        sampler = RandomUnderSampler(label_col="label", random_state=seed)
+        out = sampler.fit_resample(df)
+        assert {r["label"]: r["count"] for r in out.groupBy("label").count().collect()} == {0: 500, 1: 500}
+        assert out.drop("is_synthetic").exceptAll(df).count() == 0  # every kept row is an input row
+        got.append(out.where("a = 1.0 AND b = 1.0").count())
+        if seed == 0:  # the same rows whatever the partitioning (copies numbered by a window)
+            one = RandomUnderSampler(label_col="label", random_state=0).fit_resample(df.coalesce(1))
+            pd.testing.assert_frame_equal(_sorted(out.toPandas()), _sorted(one.toPandas()))
+        sampler.release()
+    assert all(lo <= g <= hi for g in got), (got, lo, hi)
+    assert len(set(got)) > 1  # drawn, not fixed
+    df.unpersist()
+
+
+def test_under_sampler_without_copies_shuffles_no_rows(spark, data):
+    """Rows all distinct (the usual case): the copy search finds none and caches nothing, and
+    the kept rows are those of the smallest content keys (the same as before copies were
+    numbered: the keys of distinct rows are not touched)."""
+    sampler = RandomUnderSampler(label_col="label", id_cols=["id"], random_state=5)
+    out = sampler.fit_resample(data)
+    assert sampler._cached == []
+    assert out.count() == 3 * min(COUNTS.values())
+
+
 def test_a_strategy_key_written_1_0_or_true_names_label_1_exactly_as_1_does(spark, data):
     """{1.0: n} and {True: n} name the integer label 1, as in imbalanced-learn (1.0 == True == 1):
     the same rows as {1: n} (not another seed; True used to fail in Spark)."""

@@ -6,10 +6,11 @@ depend only on its content, so the outcome does not depend on partitioning or ta
 rows with equal keys are identical rows (interchangeable in the output).
 
 * Under-sampling keeps, per class, the ``n`` rows with the smallest keys -- a uniform random
-  subset of distinct rows, like imbalanced-learn's ``choice(replace=False)``. Copies of one row
-  (equal in every column) share their keys, so they are kept or dropped together, apart from
-  those at the cut-off: the count is exact and each row's chance is right, but imbalanced-learn
-  draws copies independently. An id column tells copies apart. The exact threshold key is found with
+  subset, like imbalanced-learn's ``choice(replace=False)``. Copies of one row (equal in every
+  column) would share their keys, and so be kept or dropped together; one aggregation of the
+  keys alone (no rows shuffled) finds them, and only when there are some are those rows
+  numbered (a window over the copies only) and given keys of (keys, copy number), so every row
+  is drawn independently, as in imbalanced-learn. The exact threshold key is found with
   one aggregation: keys are uniform, so the ``n``-th smallest lies within a few binomial standard
   deviations of ``n / N`` of the key range; the pass counts rows below that window and collects
   only the keys inside it (a few thousand). The output is then a plain row filter.
@@ -26,6 +27,7 @@ from typing import Any, Iterator, Tuple
 
 import numpy as np
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -34,7 +36,7 @@ from . import _kernel
 from .base import BaseSampler, class_index, class_key, is_vector, label_case
 from .strategy import OVER, UNDER
 
-_SALT1, _SALT2 = 0x5EED0001, 0x5EED0002
+_SALT1, _SALT2, _SALT3, _SALT4 = 0x5EED0001, 0x5EED0002, 0x5EED0003, 0x5EED0004
 _TWO63 = 1 << 63
 #: Half-width of the key window, in binomial standard deviations (+ a few rows).
 _SIGMAS = 6.0
@@ -153,6 +155,8 @@ class RandomUnderSampler(BaseSampler):
         k1e, k2e = row_keys(df, self.seed_)
         keyed = df.withColumn("_k1", k1e).withColumn("_k2", k2e)
         k1, k2 = F.col("_k1"), F.col("_k2")
+        with self.timings_.step(spark, "find copies of identical rows"):
+            keyed = self._number_copies(keyed, list(targets))
         with self.timings_.step(spark, "find exact thresholds"):
             th = find_thresholds(keyed, self.label_col, targets, counts, labels)
         label = F.col(self.label_col)
@@ -167,6 +171,37 @@ class RandomUnderSampler(BaseSampler):
                         .withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= t.take).drop("_r"))
                 kept = kept.unionByName(ties)
         return self._originals(kept.drop("_k1", "_k2"), spec)
+
+    def _number_copies(self, keyed, targeted: list):
+        """Give each copy of a row in a targeted class keys of its own, so copies are drawn one by
+        one. The copies are found by aggregating the 128-bit keys alone (partial aggregation on
+        the map side; no row is shuffled); with none, ``keyed`` is returned as it is. Otherwise
+        only rows whose keys recur are shuffled, numbered 1..m by a window and re-keyed from
+        (keys, number); copies are identical, so which copy gets which number does not change the
+        output. The numbered rows are cached (released by :meth:`release`) so the threshold pass
+        and the output see the same numbering."""
+        self._cached = getattr(self, "_cached", [])
+        label = F.col(self.label_col)
+        recurring = (keyed.where(label.isin(targeted)).groupBy("_k1", "_k2")
+                     .agg(F.count(F.lit(1)).alias("_m")).where(F.col("_m") > 1)
+                     .select("_k1", "_k2").persist(StorageLevel.MEMORY_AND_DISK))
+        n = recurring.count()  # distinct rows that have copies; the rows stay on the executors
+        if not n:
+            recurring.unpersist()
+            return keyed
+        self._cached.append(recurring)
+        # a left semi / anti join against the (usually small, cached, so measured) key set;
+        # Spark broadcasts it when it is small and shuffles both sides when it is not
+        single = keyed.join(recurring, ["_k1", "_k2"], "left_anti")
+        w = Window.partitionBy("_k1", "_k2").orderBy("_k1")
+        j = F.row_number().over(w)
+        copies = (keyed.join(recurring, ["_k1", "_k2"], "left_semi").withColumn("_j", j)
+                  .withColumn("_k1n", F.xxhash64(F.lit(self.seed_), F.lit(_SALT3), "_k1", "_k2", "_j"))
+                  .withColumn("_k2", F.xxhash64(F.lit(self.seed_), F.lit(_SALT4), "_k1", "_k2", "_j"))
+                  .drop("_k1", "_j").withColumnRenamed("_k1n", "_k1")
+                  .select(*keyed.columns).persist(StorageLevel.MEMORY_AND_DISK))
+        self._cached.append(copies)
+        return single.unionByName(copies)
 
 
 class RandomOverSampler(BaseSampler):
