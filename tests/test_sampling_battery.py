@@ -232,6 +232,7 @@ def test_under_sampler_draws_copies_of_one_row_one_by_one(spark):
         assert {r["label"]: r["count"] for r in out.groupBy("label").count().collect()} == {0: 500, 1: 500}
         assert out.drop("is_synthetic").exceptAll(df).count() == 0  # every kept row is an input row
         got.append(out.where("a = 1.0 AND b = 1.0").count())
+        assert "number copies of identical rows" in sampler.summary_["timings"]
         if seed == 0:  # the same rows whatever the partitioning (copies numbered by a window)
             one = RandomUnderSampler(label_col="label", random_state=0).fit_resample(df.coalesce(1))
             pd.testing.assert_frame_equal(_sorted(out.toPandas()), _sorted(one.toPandas()))
@@ -242,13 +243,19 @@ def test_under_sampler_draws_copies_of_one_row_one_by_one(spark):
 
 
 def test_under_sampler_without_copies_shuffles_no_rows(spark, data):
-    """Rows all distinct (the usual case): the copy search finds none and caches nothing, and
-    the kept rows are those of the smallest content keys (the same as before copies were
-    numbered: the keys of distinct rows are not touched)."""
+    """Rows all distinct (the usual case): the threshold pass finds no copies, nothing is
+    numbered or cached, and each class keeps its n rows of smallest content keys (k1, k2)."""
+    from imbal_spark.sampling.random import row_keys
+
     sampler = RandomUnderSampler(label_col="label", id_cols=["id"], random_state=5)
     out = sampler.fit_resample(data)
-    assert sampler._cached == []
-    assert out.count() == 3 * min(COUNTS.values())
+    assert getattr(sampler, "_cached", []) == []
+    assert "number copies of identical rows" not in sampler.summary_["timings"]
+    k1, k2 = row_keys(data, 5)
+    keys = data.select("id", "label", k1.alias("k1"), k2.alias("k2")).toPandas()
+    n = min(COUNTS.values())
+    want = set(keys.sort_values(["k1", "k2"]).groupby("label").head(n)["id"])
+    assert set(out.toPandas()["id"]) == want and out.count() == 3 * n
 
 
 def test_a_strategy_key_written_1_0_or_true_names_label_1_exactly_as_1_does(spark, data):

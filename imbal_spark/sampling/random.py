@@ -7,10 +7,10 @@ rows with equal keys are identical rows (interchangeable in the output).
 
 * Under-sampling keeps, per class, the ``n`` rows with the smallest keys -- a uniform random
   subset, like imbalanced-learn's ``choice(replace=False)``. Copies of one row (equal in every
-  column) would share their keys, and so be kept or dropped together; one aggregation of the
-  keys alone (no rows shuffled) finds them, and only when there are some are those rows
-  numbered (a window over the copies only) and given keys of (keys, copy number), so every row
-  is drawn independently, as in imbalanced-learn. The exact threshold key is found with
+  column) would share their keys, and so be kept or dropped together; the threshold pass
+  groups the keys alone first (a shuffle of keys, not rows) and so finds them, and only when
+  there are some are those rows numbered (a window over the copies only) and given keys of
+  (keys, copy number), so every row is drawn independently, as in imbalanced-learn. The exact threshold key is found with
   one aggregation: keys are uniform, so the ``n``-th smallest lies within a few binomial standard
   deviations of ``n / N`` of the key range; the pass counts rows below that window and collects
   only the keys inside it (a few thousand). The output is then a plain row filter.
@@ -93,8 +93,13 @@ def pick_threshold(keep: int, below: int, window: list) -> Threshold | None:
     return Threshold(t1=t[0], t2=t[1])
 
 
-def find_thresholds(keyed, label_col, targets: dict, counts: dict, labels: list) -> dict:
-    """{class: Threshold} so that exactly ``targets[c]`` rows of class c are kept."""
+def find_thresholds(keyed, label_col, targets: dict, counts: dict, labels: list,
+                    check_copies: bool = False) -> dict | None:
+    """{class: Threshold} so that exactly ``targets[c]`` rows of class c are kept.
+
+    With ``check_copies`` the first pass groups the rows by their keys first (one shuffle of the
+    keys alone, no row) and returns None if any key recurs: copies of one row, which the caller
+    numbers before asking again. Otherwise the same pass gives the thresholds."""
     out = {}
     todo = dict(targets)
     widen = 1.0
@@ -106,20 +111,27 @@ def find_thresholds(keyed, label_col, targets: dict, counts: dict, labels: list)
             half = (widen * (_SIGMAS * math.sqrt(n * q * (1 - q)) + 16)) / n
             los[c] = _key_at(q - half) if q - half > 0 else -_TWO63
             his[c] = _key_at(q + half) if q + half < 1 else _TWO63 - 1
-        idx = {c: labels.index(c) for c in todo}
-        ci = class_index(label_col, labels)
+        cic = F.col("_ci")
         lo = hi = None
         for c in todo:
-            cond = ci == idx[c]
+            cond = cic == labels.index(c)
             lo = F.when(cond, F.lit(los[c])) if lo is None else lo.when(cond, F.lit(los[c]))
             hi = F.when(cond, F.lit(his[c])) if hi is None else hi.when(cond, F.lit(his[c]))
         k1, k2 = F.col("_k1"), F.col("_k2")
         sub = keyed.where(F.col(label_col).isin(list(todo))).select(
-            ci.alias("_ci"), k1, k2, lo.alias("_lo"), hi.alias("_hi"))
-        agg = sub.groupBy("_ci").agg(
-            F.sum(F.when(k1 < F.col("_lo"), 1).otherwise(0)).alias("below"),
-            F.collect_list(F.when((k1 >= F.col("_lo")) & (k1 <= F.col("_hi")), F.struct(k1, k2))).alias("win"),
-        ).collect()  # one row per class: a count and the few thousand keys in its window
+            class_index(label_col, labels).alias("_ci"), k1, k2)
+        m = F.lit(1)
+        if check_copies:  # a row's keys recur only for its copies (or a 128-bit collision)
+            sub, m = sub.groupBy("_ci", "_k1", "_k2").agg(F.count(F.lit(1)).alias("_m")), F.col("_m")
+        aggs = [F.sum(F.when(k1 < lo, m).otherwise(0)).alias("below"),
+                F.collect_list(F.when((k1 >= lo) & (k1 <= hi), F.struct(k1, k2))).alias("win")]
+        if check_copies:
+            aggs.append(F.max(m).alias("most"))
+        agg = sub.groupBy("_ci").agg(*aggs).collect()  # one row per class: counts and a few thousand keys
+        if check_copies:
+            if any(r["most"] > 1 for r in agg):
+                return None
+            check_copies = False  # no key recurs: later, wider passes need not group
         res = {labels[r["_ci"]]: r for r in agg}
         for c in list(todo):
             r = res[c]
@@ -155,10 +167,12 @@ class RandomUnderSampler(BaseSampler):
         k1e, k2e = row_keys(df, self.seed_)
         keyed = df.withColumn("_k1", k1e).withColumn("_k2", k2e)
         k1, k2 = F.col("_k1"), F.col("_k2")
-        with self.timings_.step(spark, "find copies of identical rows"):
-            keyed = self._number_copies(keyed, list(targets))
         with self.timings_.step(spark, "find exact thresholds"):
-            th = find_thresholds(keyed, self.label_col, targets, counts, labels)
+            th = find_thresholds(keyed, self.label_col, targets, counts, labels, check_copies=True)
+        if th is None:  # some rows have copies: number them so each is drawn on its own
+            with self.timings_.step(spark, "number copies of identical rows"):
+                keyed = self._number_copies(keyed, list(targets))
+                th = find_thresholds(keyed, self.label_col, targets, counts, labels)
         label = F.col(self.label_col)
         cond = ~label.isin(list(targets))
         for c, t in th.items():
@@ -174,27 +188,20 @@ class RandomUnderSampler(BaseSampler):
 
     def _number_copies(self, keyed, targeted: list):
         """Give each copy of a row in a targeted class keys of its own, so copies are drawn one by
-        one. The copies are found by aggregating the 128-bit keys alone (partial aggregation on
-        the map side; no row is shuffled); with none, ``keyed`` is returned as it is. Otherwise
-        only rows whose keys recur are shuffled, numbered 1..m by a window and re-keyed from
-        (keys, number); copies are identical, so which copy gets which number does not change the
-        output. The numbered rows are cached (released by :meth:`release`) so the threshold pass
-        and the output see the same numbering."""
+        one. The keys that recur are found by one aggregation of the keys alone; only the rows
+        holding them are shuffled, numbered 1..m by a window and re-keyed from (keys, number).
+        Copies are identical, so which copy gets which number does not change the output. The
+        numbered rows are cached (released by :meth:`release`) so the threshold pass and the
+        output see the same numbering."""
         self._cached = getattr(self, "_cached", [])
-        label = F.col(self.label_col)
-        recurring = (keyed.where(label.isin(targeted)).groupBy("_k1", "_k2")
+        recurring = (keyed.where(F.col(self.label_col).isin(targeted)).groupBy("_k1", "_k2")
                      .agg(F.count(F.lit(1)).alias("_m")).where(F.col("_m") > 1)
                      .select("_k1", "_k2").persist(StorageLevel.MEMORY_AND_DISK))
-        n = recurring.count()  # distinct rows that have copies; the rows stay on the executors
-        if not n:
-            recurring.unpersist()
-            return keyed
         self._cached.append(recurring)
-        # a left semi / anti join against the (usually small, cached, so measured) key set;
-        # Spark broadcasts it when it is small and shuffles both sides when it is not
+        # semi / anti joins against the cached (so measured) key set: Spark broadcasts it when
+        # it is small and shuffles both sides when it is not
         single = keyed.join(recurring, ["_k1", "_k2"], "left_anti")
-        w = Window.partitionBy("_k1", "_k2").orderBy("_k1")
-        j = F.row_number().over(w)
+        j = F.row_number().over(Window.partitionBy("_k1", "_k2").orderBy("_k1"))
         copies = (keyed.join(recurring, ["_k1", "_k2"], "left_semi").withColumn("_j", j)
                   .withColumn("_k1n", F.xxhash64(F.lit(self.seed_), F.lit(_SALT3), "_k1", "_k2", "_j"))
                   .withColumn("_k2", F.xxhash64(F.lit(self.seed_), F.lit(_SALT4), "_k1", "_k2", "_j"))
