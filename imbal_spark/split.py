@@ -29,6 +29,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from .distribution import class_counts, label_sort_key
+from .hashing import content_columns
 from .errors import ConfigError, InputError
 
 KEY = "_split_key"
@@ -89,9 +90,8 @@ def split_counts(counts: dict, test_size: float, seed: int, what: str = "test_si
 
 
 def row_key(df: DataFrame, seed: int, exclude=()):
-    """A 64-bit key from the row's content and the seed (map columns cannot be hashed)."""
-    cols = [F.col(f"`{c}`") for c, t in df.dtypes if not t.startswith("map") and c not in exclude]
-    return F.xxhash64(F.lit(int(seed)).cast("long"), *cols)
+    """A 64-bit key from the row's content (maps and variants in canonical form) and the seed."""
+    return F.xxhash64(F.lit(int(seed)).cast("long"), *content_columns(df, exclude))
 
 
 def _in_class(label_col, label):

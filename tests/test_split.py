@@ -4,6 +4,7 @@ disjoint halves, same split whatever the partitioning."""
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 from sklearn.model_selection import train_test_split
 
 from imbal_spark import split
@@ -111,3 +112,24 @@ def test_decimal_labels_are_numbers_in_the_split_and_the_metrics(spark):
     assert _counts(te) == info["test_counts"]
     labels, _ = confusion_matrix(df.withColumn("prediction", F.col("label")), "label", "prediction")
     assert labels == [Decimal(2), Decimal(9), Decimal(10)]
+
+
+def test_rows_differing_only_in_a_map_are_split_by_their_content(spark):
+    """Map columns count in a row's key (in canonical form: entries sorted), so rows differing
+    only in a map get different keys and the held-out rows, those of smallest key in each class,
+    are the same whatever the partitioning; equal maps listed in another order give one key."""
+    df = spark.range(400).selectExpr(
+        "cast(id % 5 = 0 as int) as label", "1.5 as x",
+        "if(id % 2 = 0, map('i', id, 'z', 0), map('z', 0, 'i', id)) as attrs")
+    same = df.sparkSession.sql("select map('a', 1, 'b', 2) as m union all select map('b', 2, 'a', 1)")
+    assert same.select(split.row_key(same, 7)).distinct().count() == 1
+    keys = df.select(F.col("attrs")["i"].alias("i"), "label", split.row_key(df, 7).alias("k")).toPandas()
+    assert keys["k"].nunique() == 400
+    held = []
+    for parts in (1, 4):
+        _, te, info = split.stratified_split(df.repartition(parts), "label", 0.25, seed=7)
+        held.append(sorted(r.i for r in te.select(F.col("attrs")["i"].alias("i")).collect()))
+    assert info["test_counts"] == {0: 80, 1: 20}
+    ranked = keys.sort_values("k")
+    want = [i for c, n in info["test_counts"].items() for i in ranked[ranked.label == c]["i"][:n]]
+    assert held[0] == held[1] == sorted(want)

@@ -32,6 +32,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ..hashing import content_columns
 from . import _kernel
 from .base import BaseSampler, class_index, class_key, is_vector, label_case
 from .strategy import OVER, UNDER
@@ -42,19 +43,10 @@ _TWO63 = 1 << 63
 _SIGMAS = 6.0
 
 
-def _hashable(dt) -> bool:
-    if isinstance(dt, T.MapType):
-        return False
-    if isinstance(dt, T.ArrayType):
-        return _hashable(dt.elementType)
-    if isinstance(dt, T.StructType):
-        return all(_hashable(f.dataType) for f in dt.fields)
-    return not isinstance(dt, T.VariantType) if hasattr(T, "VariantType") else True
-
-
 def row_keys(df, seed: int):
-    """Two independent 64-bit keys per row from the row's content and the seed."""
-    cols = [F.col(f.name) for f in df.schema.fields if _hashable(f.dataType)]
+    """Two independent 64-bit keys per row from the row's content (every column, maps and
+    variants in canonical form: :mod:`imbal_spark.hashing`) and the seed."""
+    cols = content_columns(df)
     return (F.xxhash64(F.lit(seed), F.lit(_SALT1), *cols),
             F.xxhash64(F.lit(seed), F.lit(_SALT2), *cols))
 
