@@ -247,8 +247,12 @@ def test_cells_below_k_plus_one_merge_into_a_neighbour():
     assert model.n_groups == 2
 
 
+@pytest.mark.parametrize("pack_bits", [63, 0], ids=["packed-sort", "stable-argsort"])
 @pytest.mark.parametrize("n,d,k,scale", [(5000, 20, 5, 1.0), (4100, 16, 3, 1e-3), (300, 30, 5, 1e3)])
-def test_fast_group_neighbours_equal_scikit_learn(n, d, k, scale):
+def test_fast_group_neighbours_equal_scikit_learn(monkeypatch, n, d, k, scale, pack_bits):
+    """Both orderings of the candidates (one int64 key per candidate, sorted; or a stable argsort,
+    for groups too large to pack) give scikit-learn's table."""
+    monkeypatch.setattr(_kernel, "_PACK_BITS", pack_bits)
     rng = np.random.default_rng(n)
     X = (rng.normal(size=(n, d)) * rng.uniform(0.5, 3, size=d) + 100.0) * scale  # offset: tests the centring
     want = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)[:, 1:]
@@ -272,7 +276,18 @@ def test_fast_neighbours_rows_short_of_candidates_are_searched_whole(monkeypatch
     assert sum(searched) > 0  # the fallback did run
 
 
-def test_fast_neighbours_with_exact_copies_keep_the_nearest_distances():
+def test_packed_candidate_keys_keep_value_order_and_decode_exactly():
+    """The packed sort key: float32 values <= 0 (candidates) map to bits that sort as the values
+    do (-0.0 with +0.0) and decode to the same values."""
+    g = np.array([-np.inf, -3.5e38, -1.0, -1e-45, -0.0, 0.0, -2.5, -1.0], np.float32)
+    bits = _kernel._ordered_bits(g)
+    assert np.array_equal(np.argsort(bits, kind="stable"), np.argsort(g, kind="stable"))
+    assert np.array_equal(_kernel._value_of_bits(bits), g.astype(np.float64))
+    assert bits.max() < 1 << 32
+
+
+@pytest.mark.parametrize("pack_bits", [63, 0], ids=["packed-sort", "stable-argsort"])
+def test_fast_neighbours_with_exact_copies_keep_the_nearest_distances(monkeypatch, pack_bits):
     """Copies tie at distance 0 with the row itself; scikit-learn's order among such ties follows
     float rounding, so the oracle here is the exact distances. Like imbalanced-learn, the first of
     the k + 1 nearest is dropped as "self": when it is a copy the row itself may stay, the same
@@ -281,6 +296,7 @@ def test_fast_neighbours_with_exact_copies_keep_the_nearest_distances():
     X = rng.normal(size=(6000, 20))
     X[3000:3300] = X[:300]
     X[3300:3310] = X[0]  # one row with 11 copies: more ties than k
+    monkeypatch.setattr(_kernel, "_PACK_BITS", pack_bits)
     got = _kernel.fast_neighbours(X, 5)
     for i in list(range(0, 400)) + list(range(2990, 3320)):
         d = ((X - X[i]) ** 2).sum(axis=1)

@@ -33,12 +33,21 @@ _FAST_CANDIDATES = 256
 #: (query rows, index rows) per float32 distance tile of the fast path: 1 MiB, a core's L2 here;
 #: 2 MiB tiles ran as fast alone but ~15% slower with both cores searching (shared L3).
 _FAST_TILE = (256, 1024)
+#: Bits of the int64 sort key (row in tile, float32 value, column) of the fast path's candidates;
+#: groups with more columns than fit (over ~8M rows) take a stable argsort instead.
+_PACK_BITS = 63
 
 
 def _ordered_bits(g: np.ndarray) -> np.ndarray:
     """float32 values -> int64 keys in the same order (IEEE bits, negative values reversed)."""
     i = g.view(np.int32).astype(np.int64)
     return np.where(i < 0, -(i & 0x7FFFFFFF), i) + (1 << 31)
+
+
+def _value_of_bits(o: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_ordered_bits` for values <= 0 (the candidates): float64 values."""
+    mag = ((1 << 31) - o).astype(np.int32)  # the magnitude's IEEE bits (sign cleared)
+    return -mag.view(np.float32).astype(np.float64)
 
 
 @dataclass
@@ -107,6 +116,10 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
     out = np.empty((max(hi - lo, 0), k), dtype=np.intp)
     rows, cols = _FAST_TILE
     buf, mask = np.empty((rows, cols), np.float32), np.empty((rows, cols), bool)
+    # (row, value bits, column) packed in 63 bits when the group's columns fit in what is left
+    cbits = max(1, int(n - 1).bit_length())
+    packed = (rows - 1).bit_length() + 32 + cbits <= _PACK_BITS
+    vshift, cmask = 32 + cbits, (1 << cbits) - 1
     with threadpool_limits(limits=_BLAS_THREADS):
         for s in range(lo, hi, rows):
             q = min(rows, hi - s)
@@ -127,9 +140,17 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
                     cc.append(c + b)
                     gg.append(G.ravel()[flat])
                 r, c, g = np.concatenate(rr), np.concatenate(cc), np.concatenate(gg)
-                # one stable sort by (row, value): candidates arrive in column order, so ties keep it
-                o = np.argsort((r.astype(np.int64) << 32) + _ordered_bits(g), kind="stable")
-                r, c, g = r[o], c[o], g[o]
+                if packed:
+                    # (row, value, column) in one int64: one plain sort orders candidates by row, then
+                    # value, ties by column, as the stable sort does, in a third of its time
+                    keys = (r.astype(np.int64) << vshift) | (_ordered_bits(g) << cbits) | c
+                    keys.sort()
+                    r, c = keys >> vshift, keys & cmask
+                    g = _value_of_bits(keys >> cbits & 0xFFFFFFFF)
+                else:
+                    # one stable sort by (row, value): candidates arrive in column order, so ties keep it
+                    o = np.argsort((r.astype(np.int64) << 32) + _ordered_bits(g), kind="stable")
+                    r, c, g = r[o], c[o], g[o]
                 pos = np.arange(len(r)) - np.searchsorted(r, np.arange(q))[r]
                 sel = pos < m
                 cand = np.empty((q, m), dtype=np.intp)
