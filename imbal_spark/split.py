@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from .distribution import class_counts, label_sort_key
-from .hashing import content_columns
+from .hashing import content_hash
 from .errors import ConfigError, InputError
 
 KEY = "_split_key"
@@ -89,9 +89,13 @@ def split_counts(counts: dict, test_size: float, seed: int, what: str = "test_si
     return ({c: int(t) for c, t in zip(labels, train)}, {c: int(t) for c, t in zip(labels, test)})
 
 
+#: Salt of the second content hash that orders rows tied at a cut-off key.
+_SECOND_KEY = 0x5EED7E57
+
+
 def row_key(df: DataFrame, seed: int, exclude=()):
-    """A 64-bit key from the row's content (maps and variants in canonical form) and the seed."""
-    return F.xxhash64(F.lit(int(seed)).cast("long"), *content_columns(df, exclude))
+    """A 64-bit key from the row's content (one to one: :mod:`imbal_spark.hashing`) and the seed."""
+    return content_hash(df, F.lit(int(seed)).cast("long"), exclude=exclude)
 
 
 def _in_class(label_col, label):
@@ -204,10 +208,10 @@ def split_by_counts(df: DataFrame, label_col: str, test_counts: dict, seed: int,
     ties = _or(tie_conds)
     # rows that are not at a cut-off key: a narrow filter, no shuffle
     plain = keyed.where(~ties | F.col(label_col).isNull())
-    # rows at a cut-off key (usually one per class; more only for duplicated rows): ranked by
-    # their full content so that even a hash collision splits deterministically
-    order = [F.col(f"`{c}`") for c, t in df.dtypes if not t.startswith("map")]
-    w = Window.partitionBy(label_col, KEY).orderBy(*order)
+    # rows at a cut-off key (usually one per class; more only for duplicated rows): ranked by a
+    # second, independent hash of their content (any column type can be hashed, not every one
+    # ordered), so that only identical rows, interchangeable, are left in window order
+    w = Window.partitionBy(label_col, KEY).orderBy(row_key(df, seed ^ _SECOND_KEY))
     need = None
     for c, m in tie_need.items():
         need = F.when(_in_class(label_col, c), F.lit(m)) if need is None else need.when(_in_class(label_col, c), F.lit(m))

@@ -312,6 +312,70 @@ def test_maps_and_variants_are_hashed_by_content(spark):
     assert len(set(keys[1:])) == 5  # every other row differs in one nested value
 
 
+@pytest.mark.parametrize("a,b", [
+    # Spark's hash skips nulls and chains nested elements without lengths: each pair hashed alike
+    ("1 as x, cast(null as int) as y", "cast(null as int) as x, 1 as y"),
+    ("5L as x, cast(null as bigint) as y, 7L as z", "2L as x, 5L as y, 7L as z"),  # flags not a value
+    ("1L as x, cast(null as bigint) as y", "1L as x, 2L as y"),
+    ("map('a', cast(null as string), 'b', 'c') as m", "map('a', 'b', 'c', cast(null as string)) as m"),
+    ("cast(null as map<string,int>) as m", "cast(map() as map<string,int>) as m"),
+    ("array(map('a', 1, 'b', 2)) as m", "array(map('a', 1), map('b', 2)) as m"),
+    ("map('a', 1) as m, cast(map() as map<string,int>) as n", "cast(map() as map<string,int>) as m, map('a', 1) as n"),
+    ("array(array(1, 2), array()) as m", "array(array(1), array(2)) as m"),
+    ("cast(null as array<int>) as m", "cast(array() as array<int>) as m"),
+    ("array(cast(null as int), 1) as m", "array(1, cast(null as int)) as m"),
+    ("named_struct('p', cast(null as int), 'q', 1) as s", "named_struct('p', 1, 'q', cast(null as int)) as s"),
+    ("cast(null as struct<p:int>) as s", "named_struct('p', cast(null as int)) as s"),
+    ("parse_json('1') as v", "parse_json('\"1\"') as v"),
+])
+def test_rows_that_differ_get_different_keys(spark, a, b):
+    """Each pair of rows differs in one value that Spark's own hash cannot see (a null's place,
+    an element boundary, a map, a variant's type); their content keys differ, and each row's
+    keys are the same on a second computation."""
+    from imbal_spark.sampling.random import row_keys
+
+    df = spark.sql(f"select {a} union all select {b}")
+    k1, k2 = row_keys(df, 3)
+    keys = [(r.k1, r.k2) for r in df.select(k1.alias("k1"), k2.alias("k2")).collect()]
+    assert keys[0] != keys[1]
+    assert keys == [(r.k1, r.k2) for r in df.select(k1.alias("k1"), k2.alias("k2")).collect()]
+
+
+def test_rows_of_plain_columns_without_nulls_keep_spark_hash_keys(spark, data):
+    """Rows of plain columns without nulls keep the keys Spark's own hash gives them (so their
+    splits and samples are those of earlier versions); a row with a null gets another key."""
+    from imbal_spark.sampling.random import _SALT1, row_keys
+
+    k1, _ = row_keys(data, 5)
+    cols = [F.col(c) for c in data.columns]
+    same = data.select((k1 == F.xxhash64(F.lit(5), F.lit(_SALT1), *cols)).alias("eq")).toPandas()
+    assert same["eq"].all() and len(same) == sum(COUNTS.values())
+    one = data.limit(1)
+    with_null = one.withColumn("city", F.lit(None).cast("string"))
+    assert one.select(k1).first()[0] != with_null.select(row_keys(with_null, 5)[0]).first()[0]
+
+
+def test_content_keys_of_maps_of_unordered_values_and_variant_timestamps(spark):
+    """Map values that Spark cannot order (intervals) are sorted by key alone; a variant's
+    timestamp is written in UTC, so the keys do not move with the session time zone."""
+    from imbal_spark.sampling.random import row_keys
+
+    df = spark.sql("select map('b', make_interval(1, 2), 'a', make_interval(0, 1)) as m, "
+                   "to_variant_object(named_struct('t', timestamp'2024-01-01 10:00:00')) as v union all "
+                   "select map('a', make_interval(0, 1), 'b', make_interval(1, 2)), "
+                   "to_variant_object(named_struct('t', timestamp'2024-01-01 10:00:00'))")
+    k1, _ = row_keys(df, 3)
+    tz = spark.conf.get("spark.sql.session.timeZone")
+    try:
+        got = {}
+        for zone in ("UTC", "Asia/Tokyo"):
+            spark.conf.set("spark.sql.session.timeZone", zone)
+            got[zone] = [r.k for r in df.select(k1.alias("k")).collect()]
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", tz)
+    assert got["UTC"][0] == got["UTC"][1] and got["UTC"] == got["Asia/Tokyo"]
+
+
 def test_rows_differing_only_in_a_map_are_not_copies_in_under_sampling(spark):
     """300 rows of class 0 that differ only in a map column (and a variant one) are distinct rows:
     no copies to number, and the 100 kept are those of smallest content key, the same rows
@@ -333,3 +397,38 @@ def test_rows_differing_only_in_a_map_are_not_copies_in_under_sampling(spark):
     keys = df.select(rid, "label", k1.alias("k1"), k2.alias("k2")).toPandas()
     want = set(keys.sort_values(["k1", "k2"]).groupby("label").head(100)["rid"])
     assert kept[0] == kept[1] == want
+
+
+def test_rows_whose_maps_differ_only_in_a_null_value_are_not_copies(spark):
+    """Pairs of rows whose maps list the same leaves, a null value in another place
+    ({a: null, b: x} and {a: b, x: null}): Spark's hash skips nulls, so they used to share keys
+    and be numbered as copies in partition order. They are distinct rows: no copies, and the
+    same rows kept whatever the partitioning or the input order."""
+    df = spark.range(400).selectExpr(
+        "cast(id >= 300 as int) as label", "cast(id div 2 as double) as f",
+        "if(id % 2 = 0, map('a', cast(null as string), 'b', concat('x', id div 2)), "
+        "map('a', 'b', concat('x', id div 2), cast(null as string))) as m")
+    kept = []
+    for layout in (df.repartition(1), df.repartition(4), df.orderBy(F.desc("f")).coalesce(1)):
+        sampler = RandomUnderSampler(label_col="label", random_state=11)
+        out = sampler.fit_resample(layout)
+        assert "number copies of identical rows" not in sampler.summary_["timings"]
+        got = out.select("label", "f", F.col("m")["a"].isNull().alias("a_null")).toPandas()
+        assert (got.groupby("label").size() == 100).all()
+        kept.append(sorted(map(tuple, got.values.tolist())))
+        sampler.release()
+    assert kept[0] == kept[1] == kept[2]
+
+
+def test_a_struct_with_two_fields_of_one_name_and_a_map_is_named_in_the_error(spark):
+    """Such a struct's fields cannot be read by name, so its map cannot be put in order: one
+    error naming the column; without a map inside, the struct is hashed as Spark hashes it."""
+    from imbal_spark.sampling.random import row_keys
+
+    bad = spark.sql("select 1 as label, named_struct('a', map('x', 1), 'a', 2) as s")
+    with pytest.raises(InputError, match="column 's' has a struct with two fields named 'a'"):
+        row_keys(bad, 1)
+    ok = spark.sql("select 1 as label, named_struct('a', 1, 'a', 2) as s union all "
+                   "select 1, named_struct('a', 1, 'a', 3)")
+    k1, _ = row_keys(ok, 1)
+    assert ok.select(k1).distinct().count() == 2

@@ -133,3 +133,14 @@ def test_rows_differing_only_in_a_map_are_split_by_their_content(spark):
     ranked = keys.sort_values("k")
     want = [i for c, n in info["test_counts"].items() for i in ranked[ranked.label == c]["i"][:n]]
     assert held[0] == held[1] == sorted(want)
+
+
+def test_rows_tied_at_the_cut_off_key_with_variant_and_nested_map_columns(spark, monkeypatch):
+    """Identical rows share the cut-off key and are ranked by a second content hash, which any
+    column type allows (ordering by the columns failed on variants and maps in arrays)."""
+    monkeypatch.setattr(split, "EXACT_ROWS", 8)
+    df = spark.range(40).selectExpr("cast(id % 2 as int) as label", "1.0 as x",
+                                    "parse_json('{\"a\":1}') as v", "array(map('k', 1)) as am")
+    tr, te, info = split.stratified_split(df, "label", 0.25, seed=7)
+    assert info["test_counts"] == {0: 5, 1: 5}
+    assert _counts(te) == {0: 5, 1: 5} and _counts(tr) == {0: 15, 1: 15}

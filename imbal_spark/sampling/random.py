@@ -32,7 +32,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ..hashing import content_columns
+from ..hashing import content_hash
 from . import _kernel
 from .base import BaseSampler, class_index, class_key, is_vector, label_case
 from .strategy import OVER, UNDER
@@ -44,11 +44,9 @@ _SIGMAS = 6.0
 
 
 def row_keys(df, seed: int):
-    """Two independent 64-bit keys per row from the row's content (every column, maps and
-    variants in canonical form: :mod:`imbal_spark.hashing`) and the seed."""
-    cols = content_columns(df)
-    return (F.xxhash64(F.lit(seed), F.lit(_SALT1), *cols),
-            F.xxhash64(F.lit(seed), F.lit(_SALT2), *cols))
+    """Two independent 64-bit keys per row from the row's content (every column, one to one:
+    :mod:`imbal_spark.hashing`) and the seed."""
+    return (content_hash(df, F.lit(seed), F.lit(_SALT1)), content_hash(df, F.lit(seed), F.lit(_SALT2)))
 
 
 def _key_at(u: float) -> int:
