@@ -31,6 +31,7 @@ from . import metrics as M
 from .config import SCHEMA
 from .distribution import class_counts, label_sort_key
 from .errors import ConfigError, InputError, MissingColumnError
+from .names import col, cols
 from .progress import Timings
 from .split import split_by_counts, split_counts, stratified_split
 from .training import canonical_model, check_feature_values, fit, resolve_features
@@ -177,14 +178,14 @@ def train_strategy(ctx: _Context, strategy: Strategy, train: DataFrame, counts: 
     Returns ``(FittedModel, info)``; info has the training class counts and sampler summary."""
     cfg, label = ctx.cfg, ctx.cfg["label_col"]
     info = {}
-    data = train.select(*ctx.keep_cols)
+    data = train.select(*cols(ctx.keep_cols))
     persisted = None
     sampler = None
     if strategy.sampler and not tag and strategy.sampler in ctx.resampled:
         # the caller already resampled these training rows with these settings (and wrote them)
         done, summary = ctx.resampled[strategy.sampler]
         with ctx.t.step(ctx.spark, f"{strategy.name}{tag}: read resampled rows"):
-            persisted = data = done.select(*ctx.keep_cols).persist(StorageLevel.MEMORY_AND_DISK)
+            persisted = data = done.select(*cols(ctx.keep_cols)).persist(StorageLevel.MEMORY_AND_DISK)
             counts, _ = class_counts(data, label)
             info["sampler"] = summary
     elif strategy.sampler:
@@ -324,7 +325,7 @@ class _Prepared:
         if self.tune:
             vmodel, vinfo = train_strategy(self.ctx, s, self.fit_part, self.fit_counts, " (validation model)")
             with t.step(spark, f"{s.name}: choose threshold"):
-                vpred = vmodel.predict(self.val_part, PRED, SCORE).select(label, SCORE)
+                vpred = vmodel.predict(self.val_part, PRED, SCORE).select(col(label), SCORE)
                 curve = M.binary_curve(vpred, label, SCORE, self.pos_label, cfg["threshold_recall"])
             chosen = curve["recall_threshold"] if cfg["threshold_recall"] else curve.get("best_f1")
             thr = {"criterion": self.val_info["criterion"], "validation_train_counts": vinfo["train_counts"],
@@ -333,7 +334,7 @@ class _Prepared:
             if chosen is None:
                 thr["note"] = f"no threshold reaches recall {cfg['threshold_recall']} on the validation rows"
         with t.step(spark, f"{s.name}: evaluate"):
-            pred = model.predict(self.test, PRED, SCORE).select(label, PRED, *([SCORE] if self.binary else []))
+            pred = model.predict(self.test, PRED, SCORE).select(col(label), PRED, *([SCORE] if self.binary else []))
             pred = pred.persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 m = M.evaluate(pred, label, PRED, SCORE if self.binary else None, self.pos_label)

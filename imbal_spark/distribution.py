@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from .names import col
 from .errors import InputError, MissingColumnError
 
 #: More distinct values than this means the column is not a class label.
@@ -99,7 +100,7 @@ def _check_label(df: DataFrame, label_col: str):
 def class_counts(df: DataFrame, label_col: str) -> tuple[dict, int]:
     """(sorted {label: count} without nulls, number of null labels) with one aggregation."""
     _check_label(df, label_col)
-    rows = df.groupBy(label_col).count().limit(MAX_CLASSES + 2).collect()  # one row per class
+    rows = df.groupBy(col(label_col)).count().limit(MAX_CLASSES + 2).collect()  # one row per class
     nulls = 0
     counts = {}
     for r in rows:
@@ -137,20 +138,20 @@ def distribution_by(df: DataFrame, label_col: str, by: str) -> DataFrame:
     if taken:
         raise InputError(f"column {taken[0]!r} has the name of a column of the --by output "
                          f"({', '.join(BY_OUTPUT_COLUMNS)}); rename it first")
-    counts = df.groupBy(by, label_col).count()
-    labelled = F.when(F.col(label_col).isNotNull(), F.col("count"))
-    w = Window.partitionBy(by)
+    counts = df.groupBy(col(by), col(label_col)).count()
+    labelled = F.when(col(label_col).isNotNull(), F.col("count"))
+    w = Window.partitionBy(col(by))
     out = (
         counts.withColumn("group_labelled_rows", F.sum(labelled).over(w))
-        .withColumn("group_null_labels", F.coalesce(F.sum(F.when(F.col(label_col).isNull(), F.col("count"))).over(w), F.lit(0)))
+        .withColumn("group_null_labels", F.coalesce(F.sum(F.when(col(label_col).isNull(), F.col("count"))).over(w), F.lit(0)))
         .withColumn("_max", F.max(labelled).over(w))
         .withColumn("_min", F.min(labelled).over(w))
-        .where(F.col(label_col).isNotNull())
+        .where(col(label_col).isNotNull())
         .withColumn("fraction", F.col("count") / F.col("group_labelled_rows"))
         .withColumn("imbalance_ratio", F.col("_max") / F.col("_min"))
         .withColumn("is_majority", F.col("count") == F.col("_max"))
         .withColumn("is_minority", F.col("count") == F.col("_min"))
         .drop("_max", "_min")
-        .orderBy(by, label_col)
+        .orderBy(col(by), col(label_col))
     )
     return out

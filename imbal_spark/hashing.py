@@ -30,11 +30,8 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from .names import col
 
-
-def quoted(name: str) -> Column:
-    """The top-level column ``name``, quoted (dots and backticks are part of the name)."""
-    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _variant(dt) -> bool:
@@ -101,7 +98,7 @@ def content_hash(df, seed: Column, *salts: Column, exclude=()) -> Column:
     skips). So rows of plain columns without nulls keep the keys Spark's own hash gives them
     (and so their splits and samples)."""
     fields = [f for f in df.schema.fields if f.name not in exclude]
-    cols = [quoted(f.name) for f in fields]
+    cols = [col(f.name) for f in fields]
     forms = [canonical(c, f.dataType) for c, f in zip(cols, fields)]
     words = null_flags(cols, [f.nullable for f in fields])
     if words:

@@ -78,10 +78,6 @@ def read_table(spark, path: str, fmt: str | None = None):
         raise InputError(f"cannot read input {path!r} as {fmt}: {msg}; is it really {fmt}?") from None
     if not df.columns:
         raise InputError(f"input {path!r} has no columns; is it really {fmt}?")
-    dotted = [c for c in df.columns if "." in c]
-    if dotted:  # Spark reads a.b as field b of column a wherever a column is named
-        raise InputError(f"column {dotted[0]!r} of input {path!r} has a '.' in its name, which Spark reads as "
-                         f"a nested field; rename it (e.g. to {dotted[0].replace('.', '_')!r}) first")
     return df
 
 

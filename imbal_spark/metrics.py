@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 
 from .distribution import label_sort_key
 from .errors import InputError, MissingColumnError
+from .names import col
 
 #: Points kept of each curve for plotting (the AUC itself uses every distinct score).
 CURVE_POINTS = 200
@@ -53,7 +54,7 @@ def confusion_matrix(df: DataFrame, label_col: str = "label", prediction_col: st
     for c, role in ((label_col, "label column"), (prediction_col, "prediction column")):
         if c not in df.columns:
             raise MissingColumnError(c, df.columns, role)
-    rows = df.groupBy(label_col, prediction_col).count().collect()  # <= k*k rows
+    rows = df.groupBy(col(label_col), col(prediction_col)).count().collect()  # <= k*k rows
     if any(r[0] is None for r in rows) or any(r[1] is None for r in rows):
         raise InputError(
             f"the {label_col!r} or {prediction_col!r} column has null values; metrics need a "
@@ -167,8 +168,8 @@ def binary_curve(df: DataFrame, label_col: str, score_col: str, pos_label,
     for c, role in ((label_col, "label column"), (score_col, "score column")):
         if c not in df.columns:
             raise MissingColumnError(c, df.columns, role)
-    y = (F.col(label_col) == F.lit(pos_label)).cast("long")
-    g = (df.select(F.col(score_col).cast("double").alias("s"), y.alias("y"))
+    y = (col(label_col) == F.lit(pos_label)).cast("long")
+    g = (df.select(col(score_col).cast("double").alias("s"), y.alias("y"))
          .groupBy("s").agg(F.sum("y").alias("pos"), F.count(F.lit(1)).alias("cnt"))
          .withColumn("neg", F.col("cnt") - F.col("pos")).drop("cnt"))
     g = g.persist()
@@ -280,5 +281,5 @@ def evaluate(df: DataFrame, label_col: str = "label", prediction_col: str = "pre
 def threshold_predictions(df: DataFrame, score_col: str, threshold: float, pos_label, neg_label,
                           out_col: str = "prediction_at_threshold"):
     """``pos_label`` where score >= threshold, else ``neg_label`` (a column, not a collect)."""
-    return df.withColumn(out_col, F.when(F.col(score_col) >= F.lit(float(threshold)), F.lit(pos_label))
+    return df.withColumn(out_col, F.when(col(score_col) >= F.lit(float(threshold)), F.lit(pos_label))
                          .otherwise(F.lit(neg_label)))

@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from .distribution import class_counts, label_sort_key
 from .hashing import content_hash
 from .errors import ConfigError, InputError
+from .names import col
 
 KEY = "_split_key"
 #: A class whose candidate range holds at most this many rows is resolved by exact key counts.
@@ -99,7 +100,7 @@ def row_key(df: DataFrame, seed: int, exclude=()):
 
 
 def _in_class(label_col, label):
-    return F.col(label_col) == F.lit(label)
+    return col(label_col) == F.lit(label)
 
 
 def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict) -> dict:
@@ -123,7 +124,7 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict) ->
                 cond = cond & (F.shiftright(F.col(KEY), shift) == F.lit(prefix))
             conds.append(cond)
         if exact:
-            rows = (keyed.where(_or(conds)).groupBy(label_col, KEY).count()
+            rows = (keyed.where(_or(conds)).groupBy(col(label_col), KEY).count()
                     .collect())  # <= EXACT_ROWS rows per class by construction
             by_class = {}
             for r in rows:
@@ -154,7 +155,7 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict) ->
                     d = d.bitwiseAND(F.lit((1 << width) - 1))
                 digit_expr = (F.when(_in_class(label_col, c), d) if digit_expr is None
                               else digit_expr.when(_in_class(label_col, c), d))
-            rows = (keyed.where(_or(conds)).groupBy(F.col(label_col), digit_expr.alias("_d")).count()
+            rows = (keyed.where(_or(conds)).groupBy(col(label_col), digit_expr.alias("_d")).count()
                     .collect())  # <= 4096 rows per class
             by_class = {}
             for r in rows:
@@ -203,15 +204,15 @@ def split_by_counts(df: DataFrame, label_col: str, test_counts: dict, seed: int,
         return df, df.limit(0)
     if not tie_conds:  # a narrow filter on each side, no shuffle
         held = keyed.where(less).drop(KEY)
-        rest = keyed.where(~less | F.col(label_col).isNull()).drop(KEY)
+        rest = keyed.where(~less | col(label_col).isNull()).drop(KEY)
         return rest, held
     ties = _or(tie_conds)
     # rows that are not at a cut-off key: a narrow filter, no shuffle
-    plain = keyed.where(~ties | F.col(label_col).isNull())
+    plain = keyed.where(~ties | col(label_col).isNull())
     # rows at a cut-off key (usually one per class; more only for duplicated rows): ranked by a
     # second, independent hash of their content (any column type can be hashed, not every one
     # ordered), so that only identical rows, interchangeable, are left in window order
-    w = Window.partitionBy(label_col, KEY).orderBy(row_key(df, seed ^ _SECOND_KEY))
+    w = Window.partitionBy(col(label_col), KEY).orderBy(row_key(df, seed ^ _SECOND_KEY))
     need = None
     for c, m in tie_need.items():
         need = F.when(_in_class(label_col, c), F.lit(m)) if need is None else need.when(_in_class(label_col, c), F.lit(m))
@@ -219,7 +220,7 @@ def split_by_counts(df: DataFrame, label_col: str, test_counts: dict, seed: int,
     held_tied = tied.where(F.col("_rn") <= need).drop("_rn", KEY)
     rest_tied = tied.where(F.col("_rn") > need).drop("_rn", KEY)
     held = plain.where(less).drop(KEY).unionByName(held_tied)
-    rest = plain.where(~less | F.col(label_col).isNull()).drop(KEY).unionByName(rest_tied)
+    rest = plain.where(~less | col(label_col).isNull()).drop(KEY).unionByName(rest_tied)
     return rest, held
 
 

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from .distribution import label_sort_key
 from .errors import ConfigError, InputError, MissingColumnError
+from .names import col, needs_quotes, ref
 from .weights import UNWEIGHTED_MODELS, check_weight_support
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ DEFAULTS = {
 LABEL_IDX = "_label_idx"
 FEATURES = "_features"
 INTERNAL = ("is_synthetic",)
+WEIGHT_COPY = "_row_weight"
 
 
 def canonical_model(name: str) -> str:
@@ -111,15 +113,15 @@ def _is_numeric(t: str) -> bool:
 def label_index_expr(label_col: str, classes: list):
     expr = None
     for i, c in enumerate(classes):
-        cond = F.col(label_col) == F.lit(c)
+        cond = col(label_col) == F.lit(c)
         expr = F.when(cond, F.lit(float(i))) if expr is None else expr.when(cond, F.lit(float(i)))
     return expr  # null for an unknown label (checked before training)
 
 
-def index_to_label_expr(col: str, classes: list):
+def index_to_label_expr(index_col: str, classes: list):
     expr = None
     for i, c in enumerate(classes):
-        cond = F.col(col) == F.lit(float(i))
+        cond = F.col(index_col) == F.lit(float(i))
         expr = F.when(cond, F.lit(c)) if expr is None else expr.when(cond, F.lit(c))
     return expr
 
@@ -127,14 +129,15 @@ def index_to_label_expr(col: str, classes: list):
 def feature_stages(numeric, categorical, scale: bool):
     from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
 
-    stages, inputs = [], list(numeric)
+    stages, inputs = [], [ref(c) for c in numeric]  # MLlib parses names: quoted
     if categorical:
-        idx = [f"_{c}_idx" for c in categorical]
-        ohe = [f"_{c}_ohe" for c in categorical]
+        # internal names by position: a category column's own name may hold dots or backticks
+        idx = [f"_cat{i}_idx" for i in range(len(categorical))]
+        ohe = [f"_cat{i}_ohe" for i in range(len(categorical))]
         # scikit-learn's OneHotEncoder(handle_unknown='ignore'): one slot per training category;
         # an unseen category (or null) is indexed as "__unknown", the last value, which dropLast
         # removes, so it encodes as all zeros instead of failing at predict time
-        stages.append(StringIndexer(inputCols=categorical, outputCols=idx, handleInvalid="keep",
+        stages.append(StringIndexer(inputCols=[ref(c) for c in categorical], outputCols=idx, handleInvalid="keep",
                                     stringOrderType="alphabetAsc"))
         stages.append(OneHotEncoder(inputCols=idx, outputCols=ohe, dropLast=True))
         inputs += ohe
@@ -259,7 +262,7 @@ def check_feature_values(df: DataFrame, numeric: list, side: str = "training") -
     infinities), naming each bad column and its row count (a second aggregation, only then)."""
     if not numeric:
         return
-    cols = [F.col(f"`{c}`").cast("double") for c in numeric]
+    cols = [col(c).cast("double") for c in numeric]
     total = cols[0].isNotNull() & (F.abs(cols[0]) < float("inf"))
     for c in cols[1:]:
         total = total & c.isNotNull() & (F.abs(c) < float("inf"))
@@ -289,8 +292,10 @@ def fit(df: DataFrame, label_col: str, classes: list, model: str = "logistic_reg
             f"{label_col!r}; a classifier needs at least two"
         )
     if weight_sum is None:
-        weight_sum = float(df.count()) if weight_col is None else float(df.agg(F.sum(weight_col)).first()[0])
+        weight_sum = float(df.count()) if weight_col is None else float(df.agg(F.sum(col(weight_col))).first()[0])
     data = df.withColumn(LABEL_IDX, label_index_expr(label_col, classes))
+    if weight_col is not None and needs_quotes(weight_col):  # MLlib's weightCol takes a plain name
+        data, weight_col = data.withColumn(WEIGHT_COPY, col(weight_col)), WEIGHT_COPY
     feat_model = Pipeline(stages=feature_stages(numeric, list(categorical), scale)).fit(data)
     featured = feat_model.transform(data)
     n_inputs = _vector_size(featured, FEATURES)

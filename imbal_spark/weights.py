@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from .distribution import class_counts, label_sort_key
 from .errors import ConfigError, InputError
+from .names import col
 
 #: MLlib classifiers without ``weightCol``: asked for class weights, they are refused.
 UNWEIGHTED_MODELS = {
@@ -115,7 +116,7 @@ def weight_expr(label_col: str, weights: dict):
     """A Column: the weight of each row's class (1.0 for a class not in ``weights``)."""
     expr = None
     for label, w in sorted(weights.items(), key=lambda kv: label_sort_key(kv[0])):
-        cond = F.col(label_col) == F.lit(label)
+        cond = col(label_col) == F.lit(label)
         expr = F.when(cond, F.lit(float(w))) if expr is None else expr.when(cond, F.lit(float(w)))
     return F.lit(1.0) if expr is None else expr.otherwise(F.lit(1.0))
 

@@ -65,12 +65,3 @@ def test_by_the_label_or_a_name_the_output_uses_is_a_clear_error(spark):
     with pytest.raises(InputError, match="column 'count' has the name of a column of the --by output"):
         distribution_by(df, "count", "g")
     assert class_counts(df, "count") == ({1: 1, 2: 1, 3: 1}, 0)  # a label named count is counted
-
-
-def test_a_dotted_column_name_is_refused_on_read(spark, tmp_path):
-    from imbal_spark import io
-
-    path = str(tmp_path / "d.csv")
-    (tmp_path / "d.csv").write_text("feat.a,label\n1.0,0\n2.0,1\n")
-    with pytest.raises(InputError, match=r"column 'feat.a' of input .* has a '.' in its name.*rename it \(e.g. to 'feat_a'\)"):
-        io.read_table(spark, path)

@@ -44,3 +44,29 @@ def test_get_spark_reuses_the_running_session_and_keeps_its_master(spark):
     s = session.get_spark("x", {"spark.sql.shuffle.partitions": "2"})
     assert s is spark and s.sparkContext.master == "local[2]"
     assert s.conf.get("spark.sql.execution.arrow.pyspark.enabled") == "true"
+
+
+def test_a_job_session_reads_a_cached_aggregation_of_few_rows_in_few_partitions(spark):
+    """Adaptive execution may coalesce a cached plan's shuffle partitions (get_spark's default):
+    without it, a persisted groupBy keeps every shuffle partition for each later pass."""
+    from pyspark.sql import functions as F
+
+    key = "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning"
+    old = {k: spark.conf.get(k, None) for k in (key, "spark.sql.shuffle.partitions")}
+    try:
+        s = session.get_spark("x")
+        assert s is spark and s.conf.get(key) == "true"
+        s.conf.set("spark.sql.shuffle.partitions", "50")
+        parts = {}
+        for value in ("true", "false"):
+            s.conf.set(key, value)
+            g = s.range(100).groupBy((F.col("id") % 7).alias("k")).count().persist()
+            try:
+                assert sorted(r["count"] for r in g.collect()) == [14] * 5 + [15] * 2
+                parts[value] = g.rdd.getNumPartitions()
+            finally:
+                g.unpersist()
+        assert parts["true"] <= 2 and parts["false"] == 50
+    finally:
+        for k, v in old.items():
+            spark.conf.unset(k) if v is None else spark.conf.set(k, v)

@@ -19,6 +19,7 @@ from pyspark.sql import types as T
 
 from ..distribution import MAX_CLASSES, label_sort_key
 from ..errors import ConfigError, InputError, MissingColumnError
+from ..names import col
 from ..progress import Timings
 from .strategy import check_sampling_strategy, normalize_strategy
 
@@ -240,7 +241,7 @@ class BaseSampler:
     def _scan(self, df, spec) -> dict:
         """One aggregation: rows per class (and, for SMOTE, bad feature values). Returns the
         sorted {label: count}; raises on null labels."""
-        lab = F.col(self.label_col)
+        lab = col(self.label_col)
         aggs = [F.count(F.lit(1)).alias("_n")] + self._scan_aggs(spec)
         rows = df.groupBy(lab.alias("_label")).agg(*aggs).limit(MAX_CLASSES + 2).collect()
         if len(rows) > MAX_CLASSES + 1:
@@ -282,8 +283,8 @@ class BaseSampler:
             if f.name == SYNTHETIC_COL:
                 cols.append(F.lit(True).alias(SYNTHETIC_COL))
             elif f.name in have:
-                cols.append(F.col(f.name).cast(f.dataType).alias(f.name) if not is_vector(f.dataType)
-                            else F.col(f.name))
+                cols.append(col(f.name).cast(f.dataType).alias(f.name) if not is_vector(f.dataType)
+                            else col(f.name))
             else:
                 cols.append(F.lit(None).cast(f.dataType).alias(f.name))
         return new.select(*cols)
@@ -294,7 +295,7 @@ def label_case(label_col_type, labels: list, index_col: str):
     expr = None
     for i, lab in enumerate(labels):
         lit = F.lit(lab).cast(label_col_type)
-        expr = F.when(F.col(index_col) == i, lit) if expr is None else expr.when(F.col(index_col) == i, lit)
+        expr = F.when(col(index_col) == i, lit) if expr is None else expr.when(col(index_col) == i, lit)
     return expr
 
 
@@ -302,6 +303,6 @@ def class_index(label_col: str, labels: list):
     """A Spark expression giving each row the index of its class in ``labels`` (sorted)."""
     expr = None
     for i, lab in enumerate(labels):
-        cond = F.col(label_col) == F.lit(lab)
+        cond = col(label_col) == F.lit(lab)
         expr = F.when(cond, F.lit(i)) if expr is None else expr.when(cond, F.lit(i))
     return expr

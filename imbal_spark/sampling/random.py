@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..hashing import content_hash
+from ..names import col, cols
 from . import _kernel
 from .base import BaseSampler, class_index, class_key, is_vector, label_case
 from .strategy import OVER, UNDER
@@ -108,7 +109,7 @@ def find_thresholds(keyed, label_col, targets: dict, counts: dict, labels: list,
             lo = F.when(cond, F.lit(los[c])) if lo is None else lo.when(cond, F.lit(los[c]))
             hi = F.when(cond, F.lit(his[c])) if hi is None else hi.when(cond, F.lit(his[c]))
         k1, k2 = F.col("_k1"), F.col("_k2")
-        sub = keyed.where(F.col(label_col).isin(list(todo))).select(
+        sub = keyed.where(col(label_col).isin(list(todo))).select(
             class_index(label_col, labels).alias("_ci"), k1, k2)
         m = F.lit(1)
         if check_copies:  # a row's keys recur only for its copies (or a 128-bit collision)
@@ -163,7 +164,7 @@ class RandomUnderSampler(BaseSampler):
             with self.timings_.step(spark, "number copies of identical rows"):
                 keyed = self._number_copies(keyed, list(targets))
                 th = find_thresholds(keyed, self.label_col, targets, counts, labels)
-        label = F.col(self.label_col)
+        label = col(self.label_col)
         cond = ~label.isin(list(targets))
         for c, t in th.items():
             cond = cond | ((label == F.lit(c)) & t.expr(k1, k2))
@@ -184,7 +185,7 @@ class RandomUnderSampler(BaseSampler):
         numbered rows are cached (released by :meth:`release`) so the threshold pass and the
         output see the same numbering."""
         self._cached = getattr(self, "_cached", [])
-        recurring = (keyed.where(F.col(self.label_col).isin(targeted)).groupBy("_k1", "_k2")
+        recurring = (keyed.where(col(self.label_col).isin(targeted)).groupBy("_k1", "_k2")
                      .agg(F.count(F.lit(1)).alias("_m")).where(F.col("_m") > 1)
                      .select("_k1", "_k2").persist(StorageLevel.MEMORY_AND_DISK))
         self._cached.append(recurring)
@@ -196,7 +197,7 @@ class RandomUnderSampler(BaseSampler):
                   .withColumn("_k1n", F.xxhash64(F.lit(self.seed_), F.lit(_SALT3), "_k1", "_k2", "_j"))
                   .withColumn("_k2", F.xxhash64(F.lit(self.seed_), F.lit(_SALT4), "_k1", "_k2", "_j"))
                   .drop("_k1", "_j").withColumnRenamed("_k1n", "_k1")
-                  .select(*keyed.columns).persist(StorageLevel.MEMORY_AND_DISK))
+                  .select(*cols(keyed.columns)).persist(StorageLevel.MEMORY_AND_DISK))
         self._cached.append(copies)
         return single.unionByName(copies)
 
@@ -227,13 +228,16 @@ class RandomOverSampler(BaseSampler):
         vec = [c for c in copy if is_vector(spec.types[c])]
         from pyspark.ml.functions import array_to_vector, vector_to_array
 
-        sel = [F.col(c) if c not in vec else vector_to_array(F.col(c)).alias(c) for c in copy]
+        # internal names by position: PySpark's applyInPandas names its input columns unquoted
+        # (a dotted name fails), and a user's column may be called _c or _k1
+        vals = [f"_v{j}" for j in range(len(copy))]
+        sel = [(col(c) if c not in vec else vector_to_array(col(c))).alias(v) for c, v in zip(copy, vals)]
         ci = class_index(self.label_col, labels).cast("int")
         bucket = F.lit(0).cast("long")
         for c, b in bits.items():
             if b:
                 bucket = F.when(F.col("_c") == idx[c], F.shiftrightunsigned(F.col("_k1"), 64 - b)).otherwise(bucket)
-        keyed = (df.where(F.col(self.label_col).isin(list(targets)))
+        keyed = (df.where(col(self.label_col).isin(list(targets)))
                  .select(ci.alias("_c"), k1e.alias("_k1"), k2e.alias("_k2"), *sel)
                  .withColumn("_b", bucket))
         sizes = {idx[c]: {0: counts[c]} for c, b in bits.items() if not b}
@@ -263,12 +267,12 @@ class RandomOverSampler(BaseSampler):
         else:
             keyed = keyed.withColumn("_p", F.lit(0))
         out_schema = T.StructType([T.StructField("_c", T.IntegerType())] +
-                                  [f for f in keyed.schema.fields if f.name in copy])
-        fn = _make_copier(plans, parts, copy, seed)
+                                  [f for f in keyed.schema.fields if f.name in vals])
+        fn = _make_copier(plans, parts, vals, seed)
         new = keyed.groupBy("_c", "_b", "_p").applyInPandas(fn, out_schema)
         new = new.withColumn(self.label_col, label_case(df.schema[self.label_col].dataType, labels, "_c"))
-        new = new.select(*[F.col(c) if c not in vec else array_to_vector(F.col(c)).alias(c) for c in copy],
-                         self.label_col)
+        new = new.select(*[(F.col(v) if c not in vec else array_to_vector(F.col(v))).alias(c) for c, v in zip(copy, vals)],
+                         col(self.label_col))
         return originals.unionByName(self._with_nulls(new, originals))
 
 

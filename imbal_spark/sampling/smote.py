@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..errors import ConfigError, InputError
+from ..names import col
 from . import _kernel
 from ._kernel import lex_order  # noqa: F401 (the kernel's canonical order; imported from here by callers)
 from .base import SYNTHETIC_COL, BaseSampler, class_index, class_key, label_case
@@ -196,14 +197,14 @@ class SMOTE(BaseSampler):
         if spec.vector:
             from pyspark.ml.functions import vector_to_array
 
-            v = F.col(spec.vector)
+            v = col(spec.vector)
             arr = vector_to_array(v)
             return {spec.vector: v.isNull() | F.exists(arr, lambda x: ~(F.abs(x) < float("inf")))}
         out = {}
         for c in spec.columns:
-            col = F.col(c)
-            out[c] = col.isNull() | ~(F.abs(col) < float("inf")) if isinstance(spec.types[c], (T.FloatType, T.DoubleType)) \
-                else col.isNull()
+            v = col(c)
+            out[c] = v.isNull() | ~(F.abs(v) < float("inf")) if isinstance(spec.types[c], (T.FloatType, T.DoubleType)) \
+                else v.isNull()
         return out
 
     def _scan_aggs(self, spec):
@@ -213,12 +214,12 @@ class SMOTE(BaseSampler):
         if spec.vector:
             from pyspark.ml.functions import vector_to_array
 
-            arr = vector_to_array(F.col(spec.vector))
+            arr = vector_to_array(col(spec.vector))
             return [F.count_if(~self._bad_exprs(spec)[spec.vector]).alias("_ok"),
                     F.min(F.size(arr)).alias("_dmin"), F.max(F.size(arr)).alias("_dmax")]
         total = None
         for c in spec.columns:
-            term = F.abs(F.col(c).cast("double"))
+            term = F.abs(col(c).cast("double"))
             total = term if total is None else total + term
         return [F.count_if(total < float("inf")).alias("_ok")]
 
@@ -262,15 +263,15 @@ class SMOTE(BaseSampler):
         idx = {c: i for i, c in enumerate(labels)}
         d = spec.width
         xcols = [f"_x{i}" for i in range(d)]
-        label = F.col(self.label_col)
+        label = col(self.label_col)
         if spec.vector:
             from pyspark.ml.functions import vector_to_array
 
-            arr = vector_to_array(F.col(spec.vector))
+            arr = vector_to_array(col(spec.vector))
             feats = [arr[i].alias(x) for i, x in enumerate(xcols)]
         else:
-            feats = [F.col(c).cast("double").alias(x) for c, x in zip(spec.columns, xcols)]
-        extra = [F.col(self.order_col).alias("_o")] if self.order_col else []
+            feats = [col(c).cast("double").alias(x) for c, x in zip(spec.columns, xcols)]
+        extra = [col(self.order_col).alias("_o")] if self.order_col else []
         order = "_o" if self.order_col else None
 
         def project(frame):
@@ -352,9 +353,9 @@ class SMOTE(BaseSampler):
         if spec.vector:
             from pyspark.ml.functions import array_to_vector
 
-            new = new.select(array_to_vector(F.array(*xcols)).alias(spec.vector), self.label_col)
+            new = new.select(array_to_vector(F.array(*xcols)).alias(spec.vector), col(self.label_col))
         else:
-            new = new.select(*[F.col(x).alias(c) for x, c in zip(xcols, spec.columns)], self.label_col)
+            new = new.select(*[col(x).alias(c) for x, c in zip(xcols, spec.columns)], col(self.label_col))
         return originals.unionByName(self._with_nulls(new, originals))
 
 

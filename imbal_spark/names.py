@@ -1,0 +1,32 @@
+"""Column references that take a column's name as it is.
+
+Spark parses a column name given as a string: ``a.b`` is field ``b`` of column ``a`` and a
+backtick starts a quoted part. A data set's own columns may hold either character (CSV
+headers, pandas frames), so every reference to a user's column goes through :func:`col` or
+:func:`ref`, which quote the name; internal names are plain and need neither.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+
+def ref(name: str) -> str:
+    """``name`` quoted for Spark's parser (dots and backticks are part of the name), as the
+    string that string-taking APIs (MLlib's ``inputCols``, ``F.col``) resolve to that column."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def needs_quotes(name: str) -> bool:
+    """Whether Spark would parse ``name`` as something else than the column of that name."""
+    return "." in name or "`" in name
+
+
+def col(name: str) -> Column:
+    """The top-level column ``name``, whatever characters it holds."""
+    return F.col(ref(name))
+
+
+def cols(names) -> list[Column]:
+    return [col(c) for c in names]
