@@ -31,7 +31,7 @@ from . import metrics as M
 from .config import SCHEMA
 from .distribution import class_counts, label_sort_key
 from .errors import ConfigError, InputError, MissingColumnError
-from .names import col, cols
+from .names import col, cols, fresh_all
 from .progress import Timings
 from .split import split_by_counts, split_counts, stratified_split
 from .training import canonical_model, check_feature_values, fit, resolve_features
@@ -319,14 +319,15 @@ class _Prepared:
         """Train ``s`` on all training rows, measure it on the test rows; with a validation split,
         also choose a threshold. Returns ``(FittedModel, entry)``."""
         spark, cfg, label, t = self.ctx.spark, self.cfg, self.label, self.t
+        pc, sc, tc = fresh_all([PRED, SCORE, "pred_t"], [label])  # a label may be called score
         st = time.perf_counter()
         model, info = train_strategy(self.ctx, s, self.train, self.train_counts)
         thr = None
         if self.tune:
             vmodel, vinfo = train_strategy(self.ctx, s, self.fit_part, self.fit_counts, " (validation model)")
             with t.step(spark, f"{s.name}: choose threshold"):
-                vpred = vmodel.predict(self.val_part, PRED, SCORE).select(col(label), SCORE)
-                curve = M.binary_curve(vpred, label, SCORE, self.pos_label, cfg["threshold_recall"])
+                vpred = vmodel.predict(self.val_part, pc, sc).select(col(label), sc)
+                curve = M.binary_curve(vpred, label, sc, self.pos_label, cfg["threshold_recall"])
             chosen = curve["recall_threshold"] if cfg["threshold_recall"] else curve.get("best_f1")
             thr = {"criterion": self.val_info["criterion"], "validation_train_counts": vinfo["train_counts"],
                    "validation": chosen, "validation_roc_auc": curve["roc_auc"],
@@ -334,13 +335,13 @@ class _Prepared:
             if chosen is None:
                 thr["note"] = f"no threshold reaches recall {cfg['threshold_recall']} on the validation rows"
         with t.step(spark, f"{s.name}: evaluate"):
-            pred = model.predict(self.test, PRED, SCORE).select(col(label), PRED, *([SCORE] if self.binary else []))
+            pred = model.predict(self.test, pc, sc).select(col(label), pc, *([sc] if self.binary else []))
             pred = pred.persist(StorageLevel.MEMORY_AND_DISK)
             try:
-                m = M.evaluate(pred, label, PRED, SCORE if self.binary else None, self.pos_label)
+                m = M.evaluate(pred, label, pc, sc if self.binary else None, self.pos_label)
                 if thr and thr["threshold"] is not None:
-                    at = M.threshold_predictions(pred, SCORE, thr["threshold"], self.pos_label, self.neg_label, "pred_t")
-                    thr["test_metrics"] = _str_labels(M.evaluate(at, label, "pred_t"))
+                    at = M.threshold_predictions(pred, sc, thr["threshold"], self.pos_label, self.neg_label, tc)
+                    thr["test_metrics"] = _str_labels(M.evaluate(at, label, tc))
             finally:
                 pred.unpersist()
         entry = {"strategy": s.name, "sampler": s.sampler, "class_weight": s.weighted, **info,

@@ -30,3 +30,23 @@ def col(name: str) -> Column:
 
 def cols(names) -> list[Column]:
     return [col(c) for c in names]
+
+
+def fresh(base: str, taken) -> str:
+    """``base``, or ``base`` with leading underscores added until no column of ``taken`` has the
+    name (Spark compares names without regard to case): an internal column added beside a
+    user's columns must never replace one of them."""
+    low = {t.lower() for t in taken}
+    name = base
+    while name.lower() in low:
+        name = "_" + name
+    return name
+
+
+def fresh_all(bases, taken) -> list[str]:
+    """:func:`fresh` for each of ``bases``, distinct from ``taken`` and from each other."""
+    taken, out = list(taken), []
+    for b in bases:
+        out.append(fresh(b, taken))
+        taken.append(out[-1])
+    return out

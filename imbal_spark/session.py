@@ -59,6 +59,17 @@ def check_java() -> int:
     return v
 
 
+#: Session settings the jobs rely on, unless set otherwise. Arrow makes pandas UDFs fast;
+#: adaptive execution coalesces small shuffles, cached plans included: a persisted aggregation
+#: (the metrics' distinct scores, a split's rows) otherwise keeps all spark.sql.shuffle.partitions
+#: (200) for every later pass, which made each evaluation of a small test set ~8 s of empty tasks.
+RUNTIME_DEFAULTS = {
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
+}
+
+
 def _under_spark_submit() -> bool:
     # spark-submit starts the Python driver with the master already in the JVM's conf and
     # exports it; PYSPARK_GATEWAY_PORT is set when the JVM launched us.
@@ -83,17 +94,15 @@ def get_spark(app_name: str = "imbal-spark", conf: dict | None = None, log_level
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # Keep Spark's start-up logging at WARN unless the user has a Spark conf dir of their own.
         os.environ.setdefault("SPARK_CONF_DIR", SPARK_CONF_DIR)
-    # Arrow is what makes pandas UDFs fast; adaptive execution coalesces small shuffles.
-    conf.setdefault("spark.sql.execution.arrow.pyspark.enabled", "true")
-    conf.setdefault("spark.sql.adaptive.enabled", "true")
-    # ... cached plans included: a persisted aggregation (the metrics' distinct scores, a split's
-    # rows) otherwise keeps all spark.sql.shuffle.partitions (200) for every later pass; on a
-    # small test set that made each evaluation ~8 s of empty tasks instead of ~2 s
-    conf.setdefault("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
     conf.setdefault("spark.ui.showConsoleProgress", "false")
     for k, v in conf.items():
         builder = builder.config(k, str(v))
     spark = builder.getOrCreate()
+    # Defaults, applied only where nothing set them: a --conf of spark-submit (Airflow's
+    # spark_conf), spark-defaults.conf or the config file's spark: section wins.
+    for k, v in RUNTIME_DEFAULTS.items():
+        if spark.conf.get(k, None) is None:
+            spark.conf.set(k, v)
     spark.sparkContext.setLogLevel(log_level)
     log.info("Spark %s, master %s, app %s", spark.version, spark.sparkContext.master, app_name)
     return spark

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from .distribution import class_counts, label_sort_key
 from .hashing import content_hash
 from .errors import ConfigError, InputError
-from .names import col
+from .names import col, fresh_all
 
 KEY = "_split_key"
 #: A class whose candidate range holds at most this many rows is resolved by exact key counts.
@@ -103,7 +103,7 @@ def _in_class(label_col, label):
     return col(label_col) == F.lit(label)
 
 
-def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict) -> dict:
+def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict, key_col: str = KEY) -> dict:
     """For each class ``c``: ``(K_c, less_c, at_c)`` such that the ``ranks[c]``-th smallest key of
     class ``c`` (1-based) is ``K_c``, ``less_c`` rows of class ``c`` have a key ``< K_c`` and
     ``at_c`` rows have the key ``K_c``.
@@ -121,10 +121,10 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict) ->
         for c, (shift, prefix, *_rest) in exact.items():
             cond = _in_class(label_col, c)
             if prefix is not None:
-                cond = cond & (F.shiftright(F.col(KEY), shift) == F.lit(prefix))
+                cond = cond & (F.shiftright(F.col(key_col), shift) == F.lit(prefix))
             conds.append(cond)
         if exact:
-            rows = (keyed.where(_or(conds)).groupBy(col(label_col), KEY).count()
+            rows = (keyed.where(_or(conds)).groupBy(col(label_col), key_col).count()
                     .collect())  # <= EXACT_ROWS rows per class by construction
             by_class = {}
             for r in rows:
@@ -147,10 +147,10 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict) ->
                 width = shift - nshift
                 cond = _in_class(label_col, c)
                 if prefix is not None:
-                    cond = cond & (F.shiftright(F.col(KEY), shift) == F.lit(prefix))
+                    cond = cond & (F.shiftright(F.col(key_col), shift) == F.lit(prefix))
                 conds.append(cond)
                 # the top digit keeps its sign (arithmetic shift), lower digits are masked
-                d = F.shiftright(F.col(KEY), nshift)
+                d = F.shiftright(F.col(key_col), nshift)
                 if prefix is not None:
                     d = d.bitwiseAND(F.lit((1 << width) - 1))
                 digit_expr = (F.when(_in_class(label_col, c), d) if digit_expr is None
@@ -186,25 +186,26 @@ def _or(conds):
 def split_by_counts(df: DataFrame, label_col: str, test_counts: dict, seed: int,
                     counts: dict) -> tuple[DataFrame, DataFrame]:
     """(rest, held-out): exactly ``test_counts[c]`` rows of each class ``c`` (of ``counts[c]``) held out."""
-    keyed = df.withColumn(KEY, row_key(df, seed))
+    key, rn = fresh_all([KEY, "_rn"], df.columns)  # never one of the user's columns
+    keyed = df.withColumn(key, row_key(df, seed))
     ranks = {c: t for c, t in test_counts.items() if t > 0}
-    cut = find_cutoffs(keyed, label_col, ranks, counts) if ranks else {}
+    cut = find_cutoffs(keyed, label_col, ranks, counts, key) if ranks else {}
     # held out: key < K_c, plus (rank - less) of the rows whose key equals K_c
     less = None
     tie_conds, tie_need = [], {}
     for c, (k, n_less, n_at) in cut.items():
         if ranks[c] - n_less == n_at:  # the usual case: one row at the cut-off key, all of it held out
-            cond = _in_class(label_col, c) & (F.col(KEY) <= F.lit(k))
+            cond = _in_class(label_col, c) & (F.col(key) <= F.lit(k))
         else:
-            cond = _in_class(label_col, c) & (F.col(KEY) < F.lit(k))
-            tie_conds.append(_in_class(label_col, c) & (F.col(KEY) == F.lit(k)))
+            cond = _in_class(label_col, c) & (F.col(key) < F.lit(k))
+            tie_conds.append(_in_class(label_col, c) & (F.col(key) == F.lit(k)))
             tie_need[c] = ranks[c] - n_less
         less = cond if less is None else less | cond
     if less is None:
         return df, df.limit(0)
     if not tie_conds:  # a narrow filter on each side, no shuffle
-        held = keyed.where(less).drop(KEY)
-        rest = keyed.where(~less | col(label_col).isNull()).drop(KEY)
+        held = keyed.where(less).drop(key)
+        rest = keyed.where(~less | col(label_col).isNull()).drop(key)
         return rest, held
     ties = _or(tie_conds)
     # rows that are not at a cut-off key: a narrow filter, no shuffle
@@ -212,15 +213,15 @@ def split_by_counts(df: DataFrame, label_col: str, test_counts: dict, seed: int,
     # rows at a cut-off key (usually one per class; more only for duplicated rows): ranked by a
     # second, independent hash of their content (any column type can be hashed, not every one
     # ordered), so that only identical rows, interchangeable, are left in window order
-    w = Window.partitionBy(col(label_col), KEY).orderBy(row_key(df, seed ^ _SECOND_KEY))
+    w = Window.partitionBy(col(label_col), key).orderBy(row_key(df, seed ^ _SECOND_KEY))
     need = None
     for c, m in tie_need.items():
         need = F.when(_in_class(label_col, c), F.lit(m)) if need is None else need.when(_in_class(label_col, c), F.lit(m))
-    tied = keyed.where(ties).withColumn("_rn", F.row_number().over(w))
-    held_tied = tied.where(F.col("_rn") <= need).drop("_rn", KEY)
-    rest_tied = tied.where(F.col("_rn") > need).drop("_rn", KEY)
-    held = plain.where(less).drop(KEY).unionByName(held_tied)
-    rest = plain.where(~less | col(label_col).isNull()).drop(KEY).unionByName(rest_tied)
+    tied = keyed.where(ties).withColumn(rn, F.row_number().over(w))
+    held_tied = tied.where(F.col(rn) <= need).drop(rn, key)
+    rest_tied = tied.where(F.col(rn) > need).drop(rn, key)
+    held = plain.where(less).drop(key).unionByName(held_tied)
+    rest = plain.where(~less | col(label_col).isNull()).drop(key).unionByName(rest_tied)
     return rest, held
 
 

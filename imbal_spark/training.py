@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from .distribution import label_sort_key
 from .errors import ConfigError, InputError, MissingColumnError
-from .names import col, needs_quotes, ref
+from .names import col, fresh, needs_quotes, ref
 from .weights import UNWEIGHTED_MODELS, check_weight_support
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,22 @@ def index_to_label_expr(index_col: str, classes: list):
         cond = F.col(index_col) == F.lit(float(i))
         expr = F.when(cond, F.lit(c)) if expr is None else expr.when(cond, F.lit(c))
     return expr
+
+
+def internal_names(n_categorical: int) -> list:
+    """The columns the model pipeline adds (and MLlib's own outputs)."""
+    return [LABEL_IDX, FEATURES, "_features_raw", "prediction", "rawPrediction", "probability",
+            *(f"_cat{i}_{s}" for i in range(n_categorical) for s in ("idx", "ohe"))]
+
+
+def check_internal_names(used: list, n_categorical: int) -> None:
+    """A column the model uses may not have the name of one the pipeline adds: it would be
+    replaced (a feature named like the label index would leak the label) or refused mid-fit."""
+    mine = {n.lower(): n for n in internal_names(n_categorical)}
+    clash = [c for c in used if c.lower() in mine]
+    if clash:
+        raise InputError(f"column {clash[0]!r} has the name of a column the model pipeline adds "
+                         f"({mine[clash[0].lower()]!r}); rename it before training")
 
 
 def feature_stages(numeric, categorical, scale: bool):
@@ -293,9 +309,11 @@ def fit(df: DataFrame, label_col: str, classes: list, model: str = "logistic_reg
         )
     if weight_sum is None:
         weight_sum = float(df.count()) if weight_col is None else float(df.agg(F.sum(col(weight_col))).first()[0])
+    check_internal_names([label_col, *numeric, *categorical, *([weight_col] if weight_col else [])], len(categorical))
     data = df.withColumn(LABEL_IDX, label_index_expr(label_col, classes))
     if weight_col is not None and needs_quotes(weight_col):  # MLlib's weightCol takes a plain name
-        data, weight_col = data.withColumn(WEIGHT_COPY, col(weight_col)), WEIGHT_COPY
+        copy = fresh(WEIGHT_COPY, data.columns)
+        data, weight_col = data.withColumn(copy, col(weight_col)), copy
     feat_model = Pipeline(stages=feature_stages(numeric, list(categorical), scale)).fit(data)
     featured = feat_model.transform(data)
     n_inputs = _vector_size(featured, FEATURES)

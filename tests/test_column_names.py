@@ -126,7 +126,7 @@ def test_the_comparison_trains_on_dotted_features_categories_and_weight_column(s
     odd, plain = frames
     tr, te, _ = stratified_split(odd, "y.l", 0.3, seed=1)
     ptr, pte, _ = stratified_split(plain, "yl", 0.3, seed=1)
-    base = {"strategies": ["none", "class_weight", "smote", "random_under"], "k_neighbors": 3, "seed": 3,
+    base = {"strategies": ["class_weight", "smote"], "k_neighbors": 3, "seed": 3,
             "validation_size": 0.25}
     got = run_comparison(spark, tr, te, {**base, "label_col": "y.l", "features": ["f.a", "f`b", "g c", "cat.x"],
                                          "categorical": ["cat.x"], "id_cols": ["id"], "weight_col": "w.t"})
@@ -139,7 +139,7 @@ def test_the_comparison_trains_on_dotted_features_categories_and_weight_column(s
         assert g["model"]["numeric_features"] == ["f.a", "f`b", "g c"]
         assert g["model"]["categorical_features"] == ["cat.x"]
     assert got["strategies"]["class_weight"]["class_weights"] == exp["strategies"]["class_weight"]["class_weights"]
-    assert got["strategies"]["class_weight"]["metrics"] != got["strategies"]["none"]["metrics"]
+    assert got["strategies"]["class_weight"]["model"]["weighted"] and not got["strategies"]["smote"]["model"]["weighted"]
 
 
 def test_jobs_read_and_write_dotted_names(spark, job, tmp_path):
@@ -149,7 +149,7 @@ def test_jobs_read_and_write_dotted_names(spark, job, tmp_path):
     pdf.to_csv(tmp_path / "odd.csv", index=False)
     pdf.rename(columns=PLAIN_OF).to_csv(tmp_path / "plain.csv", index=False)
     common = ["--method", "smote", "--k-neighbors", "3", "--seed", "4", "--id-cols", "id",
-              "--categorical", "cat.x", "--strategies", "none,smote", "--validation-size", "0"]
+              "--categorical", "cat.x", "--strategies", "smote", "--validation-size", "0"]
     r = job("pipeline.py", "--input", tmp_path / "odd.csv", "--label-col", "y.l", "--output", tmp_path / "o",
             *common)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -162,8 +162,88 @@ def test_jobs_read_and_write_dotted_names(spark, job, tmp_path):
     pd.testing.assert_frame_equal(_rows(odd_rows), _rows(spark.read.parquet(str(tmp_path / "p" / "resampled"))))
     got = json.loads((tmp_path / "o" / "report.json").read_text())
     exp = json.loads((tmp_path / "p" / "report.json").read_text())
-    for name in ("none", "smote"):
-        assert got["strategies"][name]["metrics"] == exp["strategies"][name]["metrics"], name
+    assert got["strategies"]["smote"]["metrics"] == exp["strategies"]["smote"]["metrics"]
     assert got["strategies"]["smote"]["model"]["numeric_features"] == ["f.a", "g c"]
     dist = json.loads((tmp_path / "o" / "distribution.json").read_text())
     assert dist["label_col"] == "y.l" and sum(c["count"] for c in dist["classes"]) == 300
+
+
+# -- a user's column named like an internal one is never replaced ---------------------------------
+
+def _named(spark, names, n=240, seed=6):
+    """Columns f0, f1, extra (floats), label (int): renamed to ``names``."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.2).astype(int)
+    X = rng.normal(size=(n, 3)) + y[:, None]
+    pdf = pd.DataFrame({"f0": X[:, 0], "f1": X[:, 1], "extra": X[:, 2], "label": y})
+    return spark.createDataFrame(pdf).toDF(*names)
+
+
+@pytest.mark.parametrize("cls,names", [
+    (RandomOverSampler, ["f0", "f1", "extra", "_v0"]),   # the label where the copier's values go
+    (SMOTE, ["f0", "f1", "extra", "_X0"]),               # ... the kernel's (any case: Spark's match)
+    (RandomUnderSampler, ["f0", "f1", "_k1", "_k2"]),    # where the draw keys go
+    (RandomUnderSampler, ["f0", "_j", "_k1n", "_r"]),    # where copies are numbered
+], ids=["random_over-_v0", "smote-_X0", "random_under-_k1_k2", "random_under-copies"])
+def test_samplers_keep_user_columns_named_like_their_internal_ones(spark, cls, names):
+    odd = _named(spark, names)
+    if names[1] == "_j":  # copies of rows: the under-sampler numbers them
+        odd = odd.unionByName(odd.limit(30))
+    plain = odd.toDF("f0", "f1", "extra", "label")
+    kw = {"k_neighbors": 3} if cls is SMOTE else {}
+    got = cls(label_col=names[3], features=names[:2], random_state=1, **kw).fit_resample(odd)
+    exp = cls(label_col="label", features=["f0", "f1"], random_state=1, **kw).fit_resample(plain)
+    assert got.columns == [*names, "is_synthetic"]
+    a, b = got.toPandas(), exp.toPandas()
+    a.columns = b.columns
+    a, b = (x.sort_values(list(x.columns), na_position="first").reset_index(drop=True) for x in (a, b))
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == exp.count() and a[b.columns[2]].notna().sum() == (~a["is_synthetic"]).sum()
+
+
+def test_the_split_keeps_user_columns_named_like_its_keys(spark):
+    odd = _named(spark, ["_split_key", "_rn", "f1", "y"])
+    odd = odd.unionByName(odd.limit(20))  # copies tie at the cut-off
+    plain = odd.toDF("a", "b", "f1", "y")
+    tr, te, _ = stratified_split(odd, "y", 0.3, seed=2)
+    ptr, pte, _ = stratified_split(plain, "y", 0.3, seed=2)
+    assert tr.columns == te.columns == ["_split_key", "_rn", "f1", "y"]
+    for a, b in ((tr, ptr), (te, pte)):
+        x, y = a.toPandas(), b.toPandas()
+        x.columns = y.columns
+        pd.testing.assert_frame_equal(*(v.sort_values(list(v.columns)).reset_index(drop=True) for v in (x, y)))
+
+
+def test_training_refuses_a_feature_named_like_a_pipeline_column_and_keeps_row_weight(spark):
+    from imbal_spark.errors import InputError
+    from imbal_spark.training import fit
+
+    odd = _named(spark, ["f0", "_LABEL_IDX", "extra", "y"])
+    with pytest.raises(InputError, match=r"column '_LABEL_IDX' has the name of a column the model pipeline adds "
+                                         r"\('_label_idx'\); rename it"):
+        fit(odd, "y", [0, 1], numeric=["f0", "_LABEL_IDX"])
+    # a feature named like the weight column's internal copy keeps its values
+    d = _named(spark, ["f0", "_row_weight", "extra", "y"]).withColumn("w.t", F_when_label())
+    plain = d.toDF("f0", "f1", "extra", "y", "wt")
+    got = fit(d, "y", [0, 1], numeric=["f0", "_row_weight"], weight_col="w.t").pipeline.stages[-1]
+    exp = fit(plain, "y", [0, 1], numeric=["f0", "f1"], weight_col="wt").pipeline.stages[-1]
+    assert got.coefficients.toArray().tolist() == exp.coefficients.toArray().tolist()
+    assert got.intercept == exp.intercept
+
+
+def F_when_label():
+    from pyspark.sql import functions as F
+
+    return F.when(F.col("y") == 1, F.lit(3.0)).otherwise(F.lit(1.0))
+
+
+def test_a_label_named_score_is_compared(spark):
+    odd = _named(spark, ["f0", "f1", "extra", "score"], n=300)
+    plain = odd.toDF("f0", "f1", "extra", "y")
+    tr, te, _ = stratified_split(odd, "score", 0.3, seed=1)
+    ptr, pte, _ = stratified_split(plain, "y", 0.3, seed=1)
+    base = {"strategies": ["none"], "validation_size": 0.3, "seed": 1}
+    got = run_comparison(spark, tr, te, {**base, "label_col": "score"})
+    exp = run_comparison(spark, ptr, pte, {**base, "label_col": "y"})
+    assert got["strategies"]["none"]["metrics"] == exp["strategies"]["none"]["metrics"]
+    assert got["strategies"]["none"]["threshold"]["test_metrics"] == exp["strategies"]["none"]["threshold"]["test_metrics"]

@@ -54,8 +54,11 @@ def test_a_job_session_reads_a_cached_aggregation_of_few_rows_in_few_partitions(
     key = "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning"
     old = {k: spark.conf.get(k, None) for k in (key, "spark.sql.shuffle.partitions")}
     try:
+        spark.conf.set(key, "false")  # as a spark-submit --conf or the spark: section would
+        assert session.get_spark("x").conf.get(key) == "false"  # a setting is never overridden
+        spark.conf.unset(key)
         s = session.get_spark("x")
-        assert s is spark and s.conf.get(key) == "true"
+        assert s is spark and s.conf.get(key) == "true"  # unset: the jobs' default
         s.conf.set("spark.sql.shuffle.partitions", "50")
         parts = {}
         for value in ("true", "false"):

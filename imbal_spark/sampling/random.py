@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..hashing import content_hash
-from ..names import col, cols
+from ..names import col, cols, fresh_all
 from . import _kernel
 from .base import BaseSampler, class_index, class_key, is_vector, label_case
 from .strategy import OVER, UNDER
@@ -85,7 +85,7 @@ def pick_threshold(keep: int, below: int, window: list) -> Threshold | None:
 
 
 def find_thresholds(keyed, label_col, targets: dict, counts: dict, labels: list,
-                    check_copies: bool = False) -> dict | None:
+                    check_copies: bool = False, keys=("_k1", "_k2")) -> dict | None:
     """{class: Threshold} so that exactly ``targets[c]`` rows of class c are kept.
 
     With ``check_copies`` the first pass groups the rows by their keys first (one shuffle of the
@@ -108,9 +108,9 @@ def find_thresholds(keyed, label_col, targets: dict, counts: dict, labels: list,
             cond = cic == labels.index(c)
             lo = F.when(cond, F.lit(los[c])) if lo is None else lo.when(cond, F.lit(los[c]))
             hi = F.when(cond, F.lit(his[c])) if hi is None else hi.when(cond, F.lit(his[c]))
-        k1, k2 = F.col("_k1"), F.col("_k2")
         sub = keyed.where(col(label_col).isin(list(todo))).select(
-            class_index(label_col, labels).alias("_ci"), k1, k2)
+            class_index(label_col, labels).alias("_ci"), F.col(keys[0]).alias("_k1"), F.col(keys[1]).alias("_k2"))
+        k1, k2 = F.col("_k1"), F.col("_k2")
         m = F.lit(1)
         if check_copies:  # a row's keys recur only for its copies (or a 128-bit collision)
             sub, m = sub.groupBy("_ci", "_k1", "_k2").agg(F.count(F.lit(1)).alias("_m")), F.col("_m")
@@ -156,14 +156,16 @@ class RandomUnderSampler(BaseSampler):
         if not targets:
             return self._originals(df, spec)
         k1e, k2e = row_keys(df, self.seed_)
-        keyed = df.withColumn("_k1", k1e).withColumn("_k2", k2e)
-        k1, k2 = F.col("_k1"), F.col("_k2")
+        # the keys ride beside the user's columns under names none of them has
+        keys = K1, K2, R = fresh_all(["_k1", "_k2", "_r"], df.columns)
+        keyed = df.withColumn(K1, k1e).withColumn(K2, k2e)
+        k1, k2 = F.col(K1), F.col(K2)
         with self.timings_.step(spark, "find exact thresholds"):
-            th = find_thresholds(keyed, self.label_col, targets, counts, labels, check_copies=True)
+            th = find_thresholds(keyed, self.label_col, targets, counts, labels, check_copies=True, keys=keys[:2])
         if th is None:  # some rows have copies: number them so each is drawn on its own
             with self.timings_.step(spark, "number copies of identical rows"):
-                keyed = self._number_copies(keyed, list(targets))
-                th = find_thresholds(keyed, self.label_col, targets, counts, labels)
+                keyed = self._number_copies(keyed, list(targets), keys)
+                th = find_thresholds(keyed, self.label_col, targets, counts, labels, keys=keys[:2])
         label = col(self.label_col)
         cond = ~label.isin(list(targets))
         for c, t in th.items():
@@ -171,13 +173,13 @@ class RandomUnderSampler(BaseSampler):
         kept = keyed.where(cond)
         for c, t in th.items():
             if t.take:  # rows identical to the cut straddle it: keep exactly `take` of them
-                w = Window.partitionBy("_k1", "_k2").orderBy("_k1")
+                w = Window.partitionBy(k1, k2).orderBy(k1)
                 ties = (keyed.where((label == F.lit(c)) & (k1 == F.lit(t.t1)) & (k2 == F.lit(t.t2)))
-                        .withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= t.take).drop("_r"))
+                        .withColumn(R, F.row_number().over(w)).where(F.col(R) <= t.take).drop(R))
                 kept = kept.unionByName(ties)
-        return self._originals(kept.drop("_k1", "_k2"), spec)
+        return self._originals(kept.drop(K1, K2), spec)
 
-    def _number_copies(self, keyed, targeted: list):
+    def _number_copies(self, keyed, targeted: list, keys):
         """Give each copy of a row in a targeted class keys of its own, so copies are drawn one by
         one. The keys that recur are found by one aggregation of the keys alone; only the rows
         holding them are shuffled, numbered 1..m by a window and re-keyed from (keys, number).
@@ -185,18 +187,20 @@ class RandomUnderSampler(BaseSampler):
         numbered rows are cached (released by :meth:`release`) so the threshold pass and the
         output see the same numbering."""
         self._cached = getattr(self, "_cached", [])
-        recurring = (keyed.where(col(self.label_col).isin(targeted)).groupBy("_k1", "_k2")
+        K1, K2, _ = keys
+        J, K1N = fresh_all(["_j", "_k1n"], keyed.columns)
+        recurring = (keyed.where(col(self.label_col).isin(targeted)).groupBy(K1, K2)
                      .agg(F.count(F.lit(1)).alias("_m")).where(F.col("_m") > 1)
-                     .select("_k1", "_k2").persist(StorageLevel.MEMORY_AND_DISK))
+                     .select(K1, K2).persist(StorageLevel.MEMORY_AND_DISK))
         self._cached.append(recurring)
         # semi / anti joins against the cached (so measured) key set: Spark broadcasts it when
         # it is small and shuffles both sides when it is not
-        single = keyed.join(recurring, ["_k1", "_k2"], "left_anti")
-        j = F.row_number().over(Window.partitionBy("_k1", "_k2").orderBy("_k1"))
-        copies = (keyed.join(recurring, ["_k1", "_k2"], "left_semi").withColumn("_j", j)
-                  .withColumn("_k1n", F.xxhash64(F.lit(self.seed_), F.lit(_SALT3), "_k1", "_k2", "_j"))
-                  .withColumn("_k2", F.xxhash64(F.lit(self.seed_), F.lit(_SALT4), "_k1", "_k2", "_j"))
-                  .drop("_k1", "_j").withColumnRenamed("_k1n", "_k1")
+        single = keyed.join(recurring, [K1, K2], "left_anti")
+        j = F.row_number().over(Window.partitionBy(K1, K2).orderBy(K1))
+        copies = (keyed.join(recurring, [K1, K2], "left_semi").withColumn(J, j)
+                  .withColumn(K1N, F.xxhash64(F.lit(self.seed_), F.lit(_SALT3), K1, K2, J))
+                  .withColumn(K2, F.xxhash64(F.lit(self.seed_), F.lit(_SALT4), K1, K2, J))
+                  .drop(K1, J).withColumnRenamed(K1N, K1)
                   .select(*cols(keyed.columns)).persist(StorageLevel.MEMORY_AND_DISK))
         self._cached.append(copies)
         return single.unionByName(copies)
@@ -230,7 +234,7 @@ class RandomOverSampler(BaseSampler):
 
         # internal names by position: PySpark's applyInPandas names its input columns unquoted
         # (a dotted name fails), and a user's column may be called _c or _k1
-        vals = [f"_v{j}" for j in range(len(copy))]
+        vals = fresh_all([f"_v{j}" for j in range(len(copy))], df.columns)  # the label is written beside them
         sel = [(col(c) if c not in vec else vector_to_array(col(c))).alias(v) for c, v in zip(copy, vals)]
         ci = class_index(self.label_col, labels).cast("int")
         bucket = F.lit(0).cast("long")

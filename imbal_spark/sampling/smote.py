@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..errors import ConfigError, InputError
-from ..names import col
+from ..names import col, fresh_all
 from . import _kernel
 from ._kernel import lex_order  # noqa: F401 (the kernel's canonical order; imported from here by callers)
 from .base import SYNTHETIC_COL, BaseSampler, class_index, class_key, label_case
@@ -262,7 +262,7 @@ class SMOTE(BaseSampler):
         labels = list(counts)
         idx = {c: i for i, c in enumerate(labels)}
         d = spec.width
-        xcols = [f"_x{i}" for i in range(d)]
+        xcols = fresh_all([f"_x{i}" for i in range(d)], df.columns)  # the label is written beside them
         label = col(self.label_col)
         if spec.vector:
             from pyspark.ml.functions import vector_to_array
