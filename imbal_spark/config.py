@@ -35,10 +35,19 @@ def _strategy(v):
 
 def _str_list(v):
     if isinstance(v, str):
+        # A JSON array ('["amount, eur", " x"]') names columns holding commas or edge spaces,
+        # which the comma-separated form splits and strips; anything else is that form.
+        if v.lstrip().startswith("["):
+            try:
+                items = json.loads(v)
+            except json.JSONDecodeError:
+                items = None
+            if isinstance(items, list) and all(isinstance(s, str) for s in items):
+                return items
         return [s.strip() for s in v.split(",") if s.strip()]
     if isinstance(v, list) and all(isinstance(s, str) for s in v):
         return v
-    raise TypeError("a list of strings or a comma-separated string")
+    raise TypeError("a list of strings, a comma-separated string or a JSON array of strings")
 
 
 def _float_list(v):
@@ -213,6 +222,9 @@ def parser(prog: str, keys: list[str], description: str = "") -> ArgumentParser:
         flag = "--" + name.replace("_", "-")
         if key.type is bool:
             p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=key.help)
+        elif key.type is _str_list:
+            p.add_argument(flag, dest=name, help=key.help + " (comma-separated, or a JSON array of names)",
+                           metavar=name.upper())
         else:
             p.add_argument(flag, dest=name, help=key.help, metavar=name.upper())
     return p

@@ -247,3 +247,29 @@ def test_a_label_named_score_is_compared(spark):
     exp = run_comparison(spark, ptr, pte, {**base, "label_col": "y"})
     assert got["strategies"]["none"]["metrics"] == exp["strategies"]["none"]["metrics"]
     assert got["strategies"]["none"]["threshold"]["test_metrics"] == exp["strategies"]["none"]["threshold"]["test_metrics"]
+
+
+def test_a_list_flag_names_columns_holding_commas_and_edge_spaces_in_a_json_array(spark, job, tmp_path):
+    """`--features a,b` splits and strips; a JSON array names the columns as they are. SMOTE
+    interpolates exactly the named features; the id columns of new rows are null."""
+    pdf = _pdf(200, seed=5).drop(columns=["f`b", "cat.x"]).rename(columns={"f.a": "amount, eur", "g c": " x "})
+    pdf["other"] = np.arange(200) * 0.5
+    spark.createDataFrame(pdf).write.parquet(str(tmp_path / "in"))
+    r = job("resample.py", "--input", tmp_path / "in", "--label-col", "y.l", "--method", "smote",
+            "--k-neighbors", "3", "--features", '["amount, eur", " x "]', "--id-cols", '["id", "other"]',
+            "--output", tmp_path / "o")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = spark.read.parquet(str(tmp_path / "o" / "data"))
+    assert out.columns == ["id", "amount, eur", " x ", "y.l", "other", "is_synthetic"]
+    counts = {r_["y.l"]: r_["count"] for r_ in out.groupBy(out["`y.l`"]).count().collect()}  # two classes
+    assert counts[0] == counts[1] == int((pdf["y.l"] == 0).sum())
+    new = out.filter("is_synthetic").toPandas()
+    assert len(new) == counts[1] - int((pdf["y.l"] == 1).sum())
+    # a new row's features lie between minority rows, not copied: interpolated columns vary
+    assert new["amount, eur"].nunique() == len(new) and new[" x "].notna().all()
+    assert new["id"].isna().all() and new["other"].isna().all()
+    # the comma-separated form names other columns, and says so
+    r = job("resample.py", "--input", tmp_path / "in", "--label-col", "y.l", "--method", "smote",
+            "--features", "amount, eur, x ", "--output", tmp_path / "o2")
+    assert r.returncode == 2 and "amount" in r.stderr and "eur" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "o2").exists()

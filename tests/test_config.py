@@ -31,6 +31,17 @@ def test_cli_values_take_their_yaml_meaning():
     assert resolve(["--reference"])["reference"] is True
 
 
+def test_list_flags_take_a_json_array_for_names_with_commas_or_edge_spaces():
+    parse = lambda *argv: config.resolve(config.parser("t", ["features", "id_cols"]), list(argv))
+    assert parse("--features", " a , b,,c ")["features"] == ["a", "b", "c"]
+    cfg = parse("--features", '["amount, eur", " x ", "b.c"]', "--id-cols", ' ["id"]')
+    assert cfg["features"] == ["amount, eur", " x ", "b.c"]
+    assert cfg["id_cols"] == ["id"]
+    # not a JSON array of strings: the comma-separated form, as before
+    assert parse("--features", "[a],b")["features"] == ["[a]", "b"]
+    assert parse("--features", "[1, 2]")["features"] == ["[1", "2]"]
+
+
 def test_unknown_key_names_key_and_file(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("input: x\nk_neighbours: 5\n")
