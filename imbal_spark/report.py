@@ -15,6 +15,7 @@ import base64
 import html
 import io as _io
 import math
+import re
 
 from . import io
 
@@ -62,6 +63,38 @@ def _f(v, digits=4):
     return str(v)
 
 
+# Class labels, column names and paths are the user's: in Markdown they are code spans or
+# backslash-escaped text, so a label such as `a|b` or `*x*` neither splits a table cell nor
+# turns into emphasis (CommonMark, GitHub's tables).
+_MD_SPECIAL = frozenset("\\`*_[]<>|~&")
+
+
+def _md_text(s) -> str:
+    """``s`` as literal Markdown text; edge spaces as references (a table trims its cells)."""
+    s = str(s)
+    core = s.strip(" ")
+    lead = len(s) - len(s.lstrip(" ")) if core else len(s)
+    trail = len(s) - len(s.rstrip(" ")) if core else 0
+    return ("&#32;" * lead + "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in core)
+            + "&#32;" * trail)
+
+
+def _code(s, table: bool = False) -> str:
+    """``s`` as one Markdown code span: a fence longer than any backtick run inside, padded where
+    the content starts or ends with a backtick or with spaces at both ends (CommonMark strips one);
+    in a table cell a pipe escaped, as GitHub's tables need even inside code."""
+    s = str(s)
+    fence = "`" * (max((len(r) for r in re.findall("`+", s)), default=0) + 1)
+    pad = " " if s[:1] == "`" or s[-1:] == "`" or (s[:1] == " " and s[-1:] == " " and s.strip()) else ""
+    return fence + pad + (s.replace("|", "\\|") if table else s) + pad + fence
+
+
+def _fenced(text: str) -> list:
+    """``text`` as a fenced code block whose fence no line of it can close."""
+    fence = "`" * max(3, max((len(r) for r in re.findall("`+", text)), default=0) + 1)
+    return [fence, text, fence]
+
+
 def _counts(d: dict) -> str:
     return " / ".join(f"{v:,}" for v in d.values())
 
@@ -89,41 +122,41 @@ def markdown(report: dict, plots: dict | None = None) -> str:
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
     for r in report["summary"]:
-        cells = [f"`{r['strategy']}`", _counts(r["train_counts"])] + [_f(r.get(k)) for k, _ in SUMMARY_COLUMNS]
+        cells = [_code(r["strategy"], table=True), _counts(r["train_counts"])] + [_f(r.get(k)) for k, _ in SUMMARY_COLUMNS]
         if has_thr:
             cells += [_f(r.get("threshold")), _f(r.get("f1_at_threshold"))]
         lines.append("| " + " | ".join(cells) + " |")
     minority = report["summary"][0]["minority_class"] if report["summary"] else ""
-    lines += ["", f"Minority class: `{minority}`. Class counts are listed in class order "
-                  f"({', '.join(report['classes'])}).", ""]
+    lines += ["", f"Minority class: {_code(minority)}. Class counts are listed in class order "
+                  f"({', '.join(map(_md_text, report['classes']))}).", ""]
     if plots:
         lines += ["## Plots", ""]
         for name, fname in plots.items():
             lines += [f"![{PLOTS.get(name, name)}]({fname})", ""]
     for name, r in report["strategies"].items():
         m = r["metrics"]
-        lines += [f"## Strategy `{name}`", "",
+        lines += [f"## Strategy {_code(name)}", "",
                   f"Training rows per class: {_counts(r['train_counts'])}"
-                  + (f"; class weights: {', '.join(f'{k}: {v:.4g}' for k, v in r['class_weights'].items())}"
+                  + (f"; class weights: {', '.join(f'{_md_text(k)}: {v:.4g}' for k, v in r['class_weights'].items())}"
                      if r.get("class_weights") else ""), "",
-                  "```", classification_report_text(m).rstrip("\n"), "```", "",
+                  *_fenced(classification_report_text(m).rstrip("\n")), "",
                   "| metric | value |", "|---|---:|"]
-        lines += [f"| {k} | {_f(v)} |" for k, v in _extra_rows(m)]
+        lines += [f"| {_md_text(k)} | {_f(v)} |" for k, v in _extra_rows(m)]
         lines += ["", "Confusion matrix (rows: true, columns: predicted):", "",
-                  "| true \\ pred | " + " | ".join(m["labels"]) + " |",
+                  "| true \\ pred | " + " | ".join(map(_md_text, m["labels"])) + " |",
                   "|---|" + "---:|" * len(m["labels"])]
         for lab, row in zip(m["labels"], m["confusion_matrix"]):
-            lines.append(f"| **{lab}** | " + " | ".join(f"{v:,}" for v in row) + " |")
+            lines.append(f"| **{_md_text(lab)}** | " + " | ".join(f"{v:,}" for v in row) + " |")
         thr = r.get("threshold")
         if thr:
             lines += [""] + _threshold_text(thr, report)
             if thr.get("test_metrics"):
-                lines += ["", "```", classification_report_text(thr["test_metrics"]).rstrip("\n"), "```"]
+                lines += ["", *_fenced(classification_report_text(thr["test_metrics"]).rstrip("\n"))]
         ill = m["zero_division"]["ill_defined"] + (m.get("binary") or {}).get("ill_defined", [])
         if ill:
-            lines += ["", "Ill-defined (reported as 0.0, scikit-learn's zero_division=0): " + "; ".join(ill)]
+            lines += ["", "Ill-defined (reported as 0.0, scikit-learn's zero_division=0): " + "; ".join(map(_md_text, ill))]
         lines.append("")
-    lines += ["## Conventions", ""] + [f"- **{k}**: {v}" for k, v in report["conventions"].items()]
+    lines += ["## Conventions", ""] + [f"- **{k}**: {_md_text(v)}" for k, v in report["conventions"].items()]
     if report.get("timings_s"):
         lines += ["", "## Timings (s)", ""] + [f"- {k}: {v:.2f}" for k, v in report["timings_s"].items()]
     return "\n".join(lines) + "\n"
@@ -137,15 +170,15 @@ def _intro_lines(report):
         params = {k: v for k, v in first.get("model", {}).get("params", {}).items()
                   if not (k == "regParam" and "C" in first["model"]["params"])}
     params = ", ".join(f"{k}={v}" for k, v in params.items()) or "MLlib defaults"
-    out = [f"- Label column `{report['label_col']}`, classes {', '.join(report['classes'])}"
-           + (f"; positive (minority) class `{report['pos_label']}`" if report.get("pos_label") else ""),
+    out = [f"- Label column {_code(report['label_col'])}, classes {', '.join(map(_md_text, report['classes']))}"
+           + (f"; positive (minority) class {_code(report['pos_label'])}" if report.get("pos_label") else ""),
            f"- Training rows {d['train_rows']:,} ({_counts(d['train_counts'])}), test rows "
            f"{d['test_rows']:,} ({_counts(d['test_counts'])})",
-           f"- Model `{report['model']}` ({params}); features: {len(report['features']['numeric'])} numeric"
+           f"- Model {_code(report['model'])} ({_md_text(params)}); features: {len(report['features']['numeric'])} numeric"
            + (f", {len(report['features']['categorical'])} categorical" if report['features']['categorical'] else "")
            + (", standardised" if report['features'].get('scale') else "")]
     if report.get("source"):
-        out.insert(0, f"- Data: {report['source']}")
+        out.insert(0, f"- Data: {_md_text(report['source'])}")
     v = d.get("validation")
     if v:
         out.append(f"- Decision threshold chosen on a validation split ({v['validation_size']:.0%} of the "
@@ -365,12 +398,36 @@ def html_report(report: dict, images: dict | None = None) -> str:
 
 
 def _md_inline(s: str) -> str:
-    """`code` and **bold** of our own Markdown lines, as HTML (everything else escaped)."""
-    import re
-
-    s = _e(s)
-    s = re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", s)
+    """Our own Markdown lines as HTML: backslash escapes, code spans (CommonMark's fences) and
+    **bold**; everything else escaped."""
+    out, i, bold = [], 0, False
+    while i < len(s):
+        if s[i] == "\\" and i + 1 < len(s) and s[i + 1] in _MD_SPECIAL:
+            out.append(_e(s[i + 1]))
+            i += 2
+        elif s[i] == "`":
+            fence = re.match("`+", s[i:]).group()
+            close = next((m for m in re.finditer("`+", s[i + len(fence):]) if m.group() == fence), None)
+            if close is None:
+                out.append(_e(fence))
+                i += len(fence)
+                continue
+            body = s[i + len(fence):i + len(fence) + close.start()]
+            if len(body) > 1 and body[0] == " " and body[-1] == " " and body.strip():
+                body = body[1:-1]
+            out.append(f"<code>{_e(body)}</code>")
+            i += len(fence) + close.end()
+        elif s.startswith("&#32;", i):
+            out.append(" ")
+            i += 5
+        elif s.startswith("**", i):
+            out.append("</b>" if bold else "<b>")
+            bold = not bold
+            i += 2
+        else:
+            out.append(_e(s[i]))
+            i += 1
+    return "".join(out) + ("</b>" if bold else "")
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -28,11 +28,12 @@ def _binary_section(y, s):
             "pr_curve": {"recall": rec[::-1].tolist(), "precision": prec[::-1].tolist()}, "ill_defined": []}
 
 
-def _fake_report(binary=True):
+def _fake_report(binary=True, labels=None):
     rng = np.random.default_rng(0)
     strategies = {}
-    labels = [0, 1] if binary else ["ant", "bee", "cat"]
-    y = rng.choice(labels, size=300, p=[0.9, 0.1] if binary else [0.7, 0.2, 0.1])
+    labels = labels or ([0, 1] if binary else ["ant", "bee", "cat"])
+    probs = [0.9, 0.1] if binary else [0.7, 0.2, 0.1] if len(labels) == 3 else [0.5] + [0.5 / (len(labels) - 1)] * (len(labels) - 1)
+    y = rng.choice(labels, size=300, p=probs)
     for i, name in enumerate(["none", "class_weight", "smote"]):
         p = np.where(rng.random(300) < 0.8 + 0.05 * i, y, rng.choice(labels, size=300))
         m = _metrics(y, p, labels)
@@ -43,7 +44,7 @@ def _fake_report(binary=True):
         counts = {str(c): int((y == c).sum()) for c in labels}
         strategies[name] = {"strategy": name, "train_counts": counts, "metrics": m,
                             **({"class_weights": {"0": 0.55, "1": 5.0}} if name == "class_weight" and binary else {})}
-    minority = "1" if binary else "cat"
+    minority = "1" if binary else str(labels[-1])
     summary = [{"strategy": n, "train_counts": r["train_counts"], "minority_class": minority,
                 **{k: r["metrics"]["per_class"][minority][k] for k in ("precision", "recall", "f1")},
                 "accuracy": r["metrics"]["accuracy"], "macro_f1": r["metrics"]["macro_avg"]["f1"],
@@ -124,3 +125,61 @@ def test_write_report_files(spark, tmp_path):
     assert back["strategies"]["smote"]["metrics"]["accuracy"] == pytest.approx(r["strategies"]["smote"]["metrics"]["accuracy"])
     assert (out / "roc.png").read_bytes().startswith(PNG)
     assert "(roc.png)" in (out / "report.md").read_text()  # Markdown links the PNGs relatively
+
+
+ODD_LABELS = ["a|b", "x`y", "*z*", "<i>&amp;", " s "]
+
+
+def _texts(html_text, tag):
+    """The text of every ``tag`` element of an HTML fragment, tags inside it dropped."""
+    from html.parser import HTMLParser
+
+    class P(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.depth, self.found = 0, []
+
+        def handle_starttag(self, t, a):
+            if t == tag:
+                self.depth += 1
+                self.found.append("")
+
+        def handle_endtag(self, t):
+            if t == tag:
+                self.depth -= 1
+
+        def handle_data(self, d):
+            if self.depth:
+                self.found[-1] += d
+    p = P()
+    p.feed(html_text)
+    return p.found
+
+
+def test_markdown_keeps_odd_labels_and_names_literal():
+    """Labels and a label column holding pipes, backticks, emphasis marks, HTML and edge spaces:
+    a CommonMark + table renderer (markdown-it-py, the oracle) shows each as it is, in its own cell."""
+    from markdown_it import MarkdownIt
+
+    r = _fake_report(binary=False, labels=ODD_LABELS)
+    r["label_col"] = "lab`el|x"
+    r["strategies"]["none"]["class_weights"] = {lab: 1.5 for lab in ODD_LABELS}
+    page = MarkdownIt("commonmark").enable("table").render(report.markdown(r))
+    heads = _texts(page, "th")
+    for lab in ODD_LABELS:  # every strategy's confusion matrix has one header cell per label
+        assert heads.count(lab) == 3, (lab, heads)
+    strong = _texts(page, "strong")
+    for lab in ODD_LABELS:  # and one bold row header per label
+        assert strong.count(lab) == 3, (lab, strong)
+    cells = _texts(page, "td")
+    assert cells.count("specificity of class a|b") == 3 and cells.count("specificity of class  s ") == 3
+    codes = _texts(page, "code")
+    assert "lab`el|x" in codes and ODD_LABELS[-1] in codes  # the label column; the minority class
+    items = _texts(page, "li")
+    assert items[0].startswith("Label column lab`el|x, classes " + ", ".join(ODD_LABELS))
+    assert "class weights: " + ", ".join(f"{lab}: 1.5" for lab in ODD_LABELS) in page.replace("&amp;", "&") \
+        .replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+    # the HTML report renders the same intro line itself
+    own = report.html_report(r, {})
+    assert _texts(own, "li")[0] == items[0]
+    assert "lab`el|x" in _texts(own, "code")
