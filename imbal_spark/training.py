@@ -60,6 +60,9 @@ LABEL_IDX = "_label_idx"
 FEATURES = "_features"
 INTERNAL = ("is_synthetic",)
 WEIGHT_COPY = "_row_weight"
+#: Most distinct values of a categorical column: MLlib's StringIndexer brings every value to the
+#: driver and the one-hot vector has one slot per value, so an id-like column would swamp both.
+MAX_CATEGORIES = 100_000
 
 
 def canonical_model(name: str) -> str:
@@ -140,6 +143,19 @@ def check_internal_names(used: list, n_categorical: int) -> None:
     if clash:
         raise InputError(f"column {clash[0]!r} has the name of a column the model pipeline adds "
                          f"({mine[clash[0].lower()]!r}); rename it before training")
+
+
+def check_categories(df: DataFrame, categorical) -> None:
+    """One aggregation (HyperLogLog counts, 5% error): a categorical column with more than
+    :data:`MAX_CATEGORIES` distinct values is an InputError naming it, before MLlib collects them."""
+    if not categorical:
+        return
+    got = df.agg(*[F.approx_count_distinct(col(c), 0.05).alias(f"_n{i}") for i, c in enumerate(categorical)]).first()
+    for i, c in enumerate(categorical):
+        if got[i] > MAX_CATEGORIES:
+            raise InputError(f"categorical column {c!r} has about {got[i]:,} distinct values, more than "
+                             f"{MAX_CATEGORIES:,} (one-hot encoding makes a feature of each); is it an id? "
+                             f"Drop it from --categorical or bucket its values first")
 
 
 def feature_stages(numeric, categorical, scale: bool):
@@ -310,6 +326,7 @@ def fit(df: DataFrame, label_col: str, classes: list, model: str = "logistic_reg
     if weight_sum is None:
         weight_sum = float(df.count()) if weight_col is None else float(df.agg(F.sum(col(weight_col))).first()[0])
     check_internal_names([label_col, *numeric, *categorical, *([weight_col] if weight_col else [])], len(categorical))
+    check_categories(df, list(categorical))
     data = df.withColumn(LABEL_IDX, label_index_expr(label_col, classes))
     if weight_col is not None and needs_quotes(weight_col):  # MLlib's weightCol takes a plain name
         copy = fresh(WEIGHT_COPY, data.columns)

@@ -143,6 +143,59 @@ def test_same_output_whatever_the_partitioning(spark, data, name):
     assert not a.equals(d)  # the seed matters
 
 
+@pytest.mark.parametrize("name", ["random_over", "random_over_buckets"])
+def test_random_over_sampler_shares_a_large_output_over_parts_with_the_same_rows(spark, data, name, monkeypatch):
+    """Outputs too large for one task are shared out by draw position, each part replaying its
+    bucket's draw in chunks: the rows are those of one part and one chunk."""
+    from imbal_spark.sampling import smote as smote_mod
+
+    def run():
+        s = SAMPLERS[name](random_state=8)
+        pdf = s.fit_resample(data).toPandas()
+        s.release()
+        return _sorted(pdf)
+
+    one = run()
+    monkeypatch.setattr(smote_mod, "GEN_VALUES", 64)   # read on the driver: tens of parts per bucket
+    monkeypatch.setattr(smote_mod, "OUT_VALUES", 16)   # a few rows per output frame
+    pd.testing.assert_frame_equal(run(), one)
+
+
+@pytest.mark.parametrize("make", [RandomUnderSampler, RandomOverSampler, SMOTE], ids=["under", "over", "smote"])
+def test_samplers_refuse_1001_classes_and_blame_a_null_label_beside_1000(spark, make):
+    df = spark.range(3003).select((F.col("id") % 1001).alias("label"), F.col("id").cast("double").alias("f0"))
+    with pytest.raises(InputError, match="label column 'label' has more than 1000 distinct values"):
+        make(label_col="label").fit_resample(df)
+    nulls = df.select(F.when(F.col("label") < 1000, F.col("label")).alias("label"), "f0")
+    with pytest.raises(InputError, match=r"label column 'label' has 3 null value\(s\)"):
+        make(label_col="label").fit_resample(nulls)
+
+
+@pytest.mark.parametrize("name", ["smote_grouped", "random_over_buckets"])
+def test_a_class_cut_into_more_groups_than_the_limit_names_the_setting_that_fits(spark, data, name, monkeypatch):
+    """Groups per class are bounded (the driver's plan, the counters and expressions grow with
+    them): a max_group_rows that cuts class 0 (150 rows) too finely is refused before any pass,
+    naming the smallest max_group_rows that fits, which then runs and cuts at most that many."""
+    import re
+
+    from imbal_spark.sampling import base
+
+    monkeypatch.setattr(base, "MAX_GROUPS", 4)  # read on the driver
+    make = SMOTE if name == "smote_grouped" else RandomOverSampler
+    kw = dict(label_col="label", id_cols=["id"], sampling_strategy={0: 300}, random_state=1)
+    if make is SMOTE:
+        kw["k_neighbors"] = 3
+    with pytest.raises(ConfigError, match=r"class 0 has 150 rows: max_group_rows=40 would cut it into \d+ groups, "
+                                          r"more than 4; raise --max-group-rows to at least \d+") as e:
+        make(max_group_rows=40, **kw).fit_resample(data)
+    need = int(re.search(r"at least (\d+)", str(e.value)).group(1))
+    s = make(max_group_rows=need, **kw)
+    assert s.fit_resample(data).where("label = 0").count() == 300
+    assert 1 < s.groups_[0]["groups"] <= 4
+    with pytest.raises(ConfigError, match="at least"):
+        make(max_group_rows=need - 1, **kw).fit_resample(data)
+
+
 def _with(spark, data, **changes):
     pdf = _pdf()
     for k, v in changes.items():

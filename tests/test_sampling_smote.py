@@ -217,6 +217,9 @@ def test_params_checked_at_fit_time(spark):
     for bad in (1.0, -0.1, "0.5", True):
         with pytest.raises(ConfigError, match="halo must be a number from 0 to 0.9"):
             SMOTE(halo=bad).fit_resample(df)
+    for bad in (-1, 131_073, 2.5):  # the driver holds the recall sample: it is bounded
+        with pytest.raises(ConfigError, match="recall_sample must be an integer from 0 to 131,072"):
+            SMOTE(recall_sample=bad).fit_resample(df)
 
 
 def test_a_group_shared_out_over_query_parts_gives_the_same_rows(spark, monkeypatch):
@@ -236,6 +239,25 @@ def test_a_group_shared_out_over_query_parts_gives_the_same_rows(spark, monkeypa
     got = s.fit_resample(df).where("is_synthetic").select(*"abcd").toPandas().to_numpy()
     assert s.kernel_tasks_ == 3  # 700 rows: three 256-row query blocks
     assert np.array_equal(_rows(got), want)
+
+
+def test_a_small_class_over_sampled_many_times_shares_out_its_draws(spark, monkeypatch):
+    """30 rows over-sampled a hundredfold: more output than one task may write, and a single
+    256-row query block. The parts split the draw positions instead (each searches the whole
+    class) and together give exactly imbalanced-learn's rows."""
+    from imbal_spark.sampling import smote as smote_mod
+
+    rng = np.random.default_rng(6)
+    X = np.vstack([rng.normal(size=(3000, 4)), rng.normal(size=(30, 4)) * 0.5 + 1.0])
+    y = np.array([0] * 3000 + [1] * 30)
+    pdf = pd.DataFrame(X, columns=list("abcd")).assign(label=y, pos=np.arange(len(y)))
+    X_res, _ = ImbSMOTE(k_neighbors=5, random_state=3).fit_resample(X, y)
+    df = spark.createDataFrame(pdf).repartition(2)
+    monkeypatch.setattr(smote_mod, "GEN_VALUES", 4096)  # read on the driver: 2970 x 4 values -> 3 parts
+    s = SMOTE(label_col="label", k_neighbors=5, random_state=3, id_cols=["pos"], order_col="pos")
+    got = s.fit_resample(df).where("is_synthetic").select(*"abcd").toPandas().to_numpy()
+    assert s.kernel_tasks_ == 3
+    assert np.array_equal(_rows(got), _rows(X_res[len(X):]))
 
 
 def _sorted_rows(pdf, cols):

@@ -10,7 +10,7 @@ from sklearn.neighbors import NearestNeighbors
 from imbal_spark.sampling import _kernel
 from imbal_spark.sampling.grouping import GroupModel, choose_splits, cuts_from_counts
 from imbal_spark.sampling.smote import (canonical_order, generate_chunks, generate_part, lex_order, part_bounds, parts_for,
-                                        plan_parts)
+                                        plan_parts, splits_draws, draw_bounds)
 
 
 def _data(n=400, d=6, weights=(0.8, 0.2), seed=0, classes=2):
@@ -106,7 +106,57 @@ def test_parts_follow_each_groups_share_of_the_search():
     # as there are 256-row query blocks to share out
     assert parts_for(10 ** 8, 20) == 15
     assert plan_parts({(1, 0): (5_000, 10 ** 8)}, 20, 2) == {(1, 0): 15}
-    assert plan_parts({(1, 0): (1_000, 10 ** 8)}, 20, 2) == {(1, 0): 4}
+    # ... and a small group whose output needs more parts than it has query blocks shares out
+    # its draws (each part searches the whole group)
+    assert plan_parts({(1, 0): (1_000, 10 ** 8)}, 20, 2) == {(1, 0): 15}
+    assert splits_draws(1_000, 15) and not splits_draws(5_000, 15)
+    # a large group keeps the query-block split (its search is what costs)
+    assert plan_parts({(1, 0): (50_000, 10 ** 10)}, 20, 2) == {(1, 0): 196}
+
+
+@pytest.mark.parametrize("high_k", [(997, 5), (10 ** 9, 7)], ids=["int32-range", "beyond-2^32"])
+def test_draws_made_in_chunks_are_the_one_call_draw(high_k):
+    """Legacy RandomState gives the same randint and uniform values drawn in any chunks: a part
+    replays its group's draw in chunks and keeps its own, as if it had made it in one call."""
+    n, k = high_k
+    n_new = 10_007
+    rows, cols, steps = _kernel.draw_indices(n, k, n_new, np.random.RandomState(3))
+    for chunk in (1, 4096, 10 ** 6):
+        got = np.concatenate(list(_kernel.randint_range(np.random.RandomState(3), n * k, n_new, 2_000, 7_001, chunk)))
+        assert np.array_equal(got, (rows * k + cols)[2_000:7_001])
+        for lo, hi, a, b in [(0, n, 0, n_new), (n // 3, n // 2, 0, n_new), (0, n, 123, 9_999), (0, 1, 0, n_new)]:
+            parts = list(_kernel.draw_stream(n, k, n_new, np.random.RandomState(3), lo, hi, a, b, chunk))
+            pos = np.arange(n_new)
+            m = (pos >= a) & (pos < b) & (rows >= lo) & (rows < hi)
+            if not m.any():
+                assert parts == []
+                continue
+            r, c, u = (np.concatenate(x) for x in zip(*parts))
+            assert np.array_equal(r, rows[m]) and np.array_equal(c, cols[m]) and np.array_equal(u, steps[m])
+
+
+def test_a_part_holds_a_chunk_of_its_groups_draw_not_the_whole(monkeypatch):
+    """Memory (tracemalloc, which sees numpy's buffers): 4M new rows of a 40-row group, shared out
+    over 4 parts by draws. A one-call draw holds 33 bytes a new row (132 MB) in every part; a part
+    now holds a 64k-draw chunk and one output frame, and the parts' rows are the one-part rows."""
+    import tracemalloc
+
+    monkeypatch.setattr(_kernel, "DRAW_CHUNK", 1 << 16)
+    X, _ = _data(n=40, d=4, seed=9)
+    n_new, size = 4_000_000, 25_000
+    whole = _kernel.smote(X, n_new, 5, 11)[0]  # the oracle: the one-call kernel, one task
+    peaks, seen = [], 0
+    for p in range(4):
+        a, b = draw_bounds(n_new, p, 4)
+        tracemalloc.start()
+        for i, chunk in enumerate(generate_chunks(X, n_new, 5, np.random.RandomState(11), p, 4, chunk_rows=size,
+                                                  by_draws=True)):
+            assert np.array_equal(chunk, whole[a + i * size:min(a + (i + 1) * size, b)])  # bit for bit
+            seen += len(chunk)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert seen == n_new
+    assert max(peaks) < 16 * 2 ** 20, peaks  # MB, against 132 MB for one call
 
 
 def test_kernel_rejects_a_group_smaller_than_k_plus_one():

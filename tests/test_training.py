@@ -120,3 +120,20 @@ def test_bad_models_and_params(spark):
     est, resolved = training.build_classifier("logistic_regression", {"C": 2.0, "max_iter": 50}, **kw)
     assert est.getRegParam() == pytest.approx(1 / 20) and est.getMaxIter() == 50
     assert est.getStandardization() is False and est.getElasticNetParam() == 0.0
+
+
+def test_an_id_like_categorical_column_is_refused_before_mllib_collects_it(spark, monkeypatch):
+    """Distinct values of a categorical column are bounded (StringIndexer brings them all to the
+    driver): above the bound, one InputError naming the column; at it, the model trains."""
+    from imbal_spark.errors import InputError
+
+    monkeypatch.setattr(training, "MAX_CATEGORIES", 30)  # read on the driver
+    pdf = _data(n=200, seed=4)
+    pdf["user"] = [f"u{i}" for i in range(200)]            # an id: 200 values
+    pdf["shop"] = [f"s{i % 20}" for i in range(200)]       # 20 values
+    df = spark.createDataFrame(pdf)
+    with pytest.raises(InputError, match=r"categorical column 'user' has about \d+ distinct values, more than 30 "
+                                         r".*Drop it from --categorical"):
+        training.fit(df, "label", [0, 1], numeric=F, categorical=["shop", "user"])
+    m = training.fit(df, "label", [0, 1], numeric=F, categorical=["shop"])
+    assert m.pipeline.stages[-1].numFeatures == 4 + 20  # one slot per shop seen

@@ -27,6 +27,25 @@ log = logging.getLogger("imbal_spark")
 
 SYNTHETIC_COL = "is_synthetic"
 MAX_SEED = 2**32 - 1
+#: Most groups (SMOTE) or buckets (random over-sampling) one class is cut into: each is a row of
+#: the plan the driver holds and ships to every task, a counter of the grouping passes and a
+#: branch of the group expressions, so their number must not grow with the rows.
+MAX_GROUPS = 1 << 16
+
+
+def check_groups(label, rows: int, max_group_rows: int, groups_for) -> None:
+    """ConfigError naming the class when ``groups_for(max_group_rows)`` (groups of a class of
+    ``rows`` rows; non-increasing in its argument) exceeds :data:`MAX_GROUPS`, with the smallest
+    ``max_group_rows`` that fits."""
+    n = groups_for(max_group_rows)
+    if n <= MAX_GROUPS:
+        return
+    lo, hi = max_group_rows, max(max_group_rows, rows)
+    while lo < hi:  # the smallest setting that cuts at most MAX_GROUPS groups
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if groups_for(mid) <= MAX_GROUPS else (mid + 1, hi)
+    raise ConfigError(f"class {label!r} has {rows:,} rows: max_group_rows={max_group_rows:,} would cut it into "
+                      f"{n:,} groups, more than {MAX_GROUPS:,}; raise --max-group-rows to at least {lo:,}")
 NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 
 
@@ -244,7 +263,7 @@ class BaseSampler:
         lab = col(self.label_col)
         aggs = [F.count(F.lit(1)).alias("_n")] + self._scan_aggs(spec)
         rows = df.groupBy(lab.alias("_label")).agg(*aggs).limit(MAX_CLASSES + 2).collect()
-        if len(rows) > MAX_CLASSES + 1:
+        if sum(r["_label"] is not None for r in rows) > MAX_CLASSES:  # a null label is no class
             raise InputError(f"label column {self.label_col!r} has more than {MAX_CLASSES} distinct "
                              f"values; is it really a class label? Pass the right --label-col")
         nulls = sum(r["_n"] for r in rows if r["_label"] is None)

@@ -35,7 +35,7 @@ from pyspark.sql import types as T
 from ..hashing import content_hash
 from ..names import col, cols, fresh_all
 from . import _kernel
-from .base import BaseSampler, class_index, class_key, is_vector, label_case
+from .base import BaseSampler, check_groups, class_index, class_key, is_vector, label_case
 from .strategy import OVER, UNDER
 
 _SALT1, _SALT2, _SALT3, _SALT4 = 0x5EED0001, 0x5EED0002, 0x5EED0003, 0x5EED0004
@@ -224,9 +224,12 @@ class RandomOverSampler(BaseSampler):
         self.groups_ = {}
         if not targets:
             return originals
-        half = max(1, self.max_group_rows // 2)
-        bits = {c: (0 if counts[c] <= self.max_group_rows else math.ceil(math.log2(counts[c] / half)))
-                for c in targets}
+        def bits_for(n, m):  # a class above m rows: 2^bits buckets of about m / 2 rows (by its draw key)
+            return 0 if n <= m else math.ceil(math.log2(n / max(1, m // 2)))
+
+        for c in targets:
+            check_groups(c, counts[c], self.max_group_rows, lambda m, n=counts[c]: 1 << bits_for(n, m))
+        bits = {c: bits_for(counts[c], self.max_group_rows) for c in targets}
         k1e, k2e = row_keys(df, seed)
         copy = [spec.vector] if spec.vector else list(spec.columns)
         vec = [c for c in copy if is_vector(spec.types[c])]
@@ -295,10 +298,8 @@ def _make_copier(plans, parts, copy, seed):
             return
         pdf = pdf.sort_values(["_k1", "_k2"], kind="mergesort", ignore_index=True)[["_c", *copy]]
         rs = _kernel.group_random_state(seed, plan["key"], b)
-        pick = rs.randint(0, len(pdf), size=n_new)
-        c = math.ceil(n_new / parts[(i, b)])
-        pick = pick[p * c:min((p + 1) * c, n_new)]
-        for s in range(0, len(pick), step):
-            yield pdf.iloc[pick[s:s + step]].reset_index(drop=True)
+        c = math.ceil(n_new / parts[(i, b)])  # this part's draws: positions [p*c, (p+1)*c), made in chunks
+        for pick in _kernel.randint_range(rs, len(pdf), n_new, p * c, (p + 1) * c, chunk=step):
+            yield pdf.iloc[pick].reset_index(drop=True)
 
     return copier

@@ -24,6 +24,7 @@ keep the interpolated value).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Iterator, Tuple
 
@@ -37,8 +38,8 @@ from ..errors import ConfigError, InputError
 from ..names import col, fresh_all
 from . import _kernel
 from ._kernel import lex_order  # noqa: F401 (the kernel's canonical order; imported from here by callers)
-from .base import SYNTHETIC_COL, BaseSampler, class_index, class_key, label_case
-from .grouping import DUP_COL, MAX_HALO, build_group_model, cells_wanted, class_sample, dup_of, expand, sample_size
+from .base import SYNTHETIC_COL, BaseSampler, check_groups, class_index, class_key, label_case
+from .grouping import DUP_COL, MAX_HALO, MAX_SAMPLE_ROWS, build_group_model, cells_wanted, class_sample, dup_of, expand, sample_size
 from .neighbours import RecallProbe
 from .strategy import OVER
 
@@ -72,12 +73,28 @@ PARITY_SEARCH_ROWS = 20_000
 PART_ALIGN = 256
 #: Below this many row pairs (a few seconds of k-NN) a group's search is not split over tasks.
 SPLIT_PAIRS = 2e9
+#: A group of at most this many rows whose output needs more tasks than it has query blocks of
+#: ``PART_ALIGN`` rows (a small class over-sampled tens of thousands of times) shares out its
+#: *draws* instead: each part searches the whole group (at most 4e8 row pairs, a few seconds,
+#: against the millions of rows it writes) and makes one range of draw positions.
+DRAW_SPLIT_ROWS = PARITY_SEARCH_ROWS
 
 
 def part_bounds(n: int, part: int, parts: int) -> tuple[int, int]:
     """Base rows ``[lo, hi)`` (canonical order) owned by ``part`` of ``parts``."""
     c = -(-(-(-n // parts)) // PART_ALIGN) * PART_ALIGN
     return min(part * c, n), min((part + 1) * c, n)
+
+
+def draw_bounds(n_new: int, part: int, parts: int) -> tuple[int, int]:
+    """Draw positions ``[a, b)`` made by ``part`` of ``parts`` when a group shares out its draws."""
+    c = -(-n_new // parts)
+    return min(part * c, n_new), min((part + 1) * c, n_new)
+
+
+def splits_draws(rows: int, parts: int) -> bool:
+    """Whether :func:`plan_parts` shared out a group's draws (more parts than query blocks)."""
+    return parts > -(-rows // PART_ALIGN)
 
 
 def plan_parts(groups: dict, width: int, cores: int) -> dict:
@@ -87,50 +104,75 @@ def plan_parts(groups: dict, width: int, cores: int) -> dict:
     holds the whole group as the index, searches neighbours of its own base rows only), so parts
     divide the dominant cost instead of repeating it. Parts go to groups in proportion to their
     share of all pairs, aiming at two tasks per core (a balanced tail), and never fewer than
-    the output size needs (``parts_for``). ``groups``: {(ci, g): (rows, n_new)} or
+    the output size needs (``parts_for``): query rows are shared out in blocks of ``PART_ALIGN``,
+    and a small group whose output needs more parts than it has blocks shares out its draws
+    (:func:`splits_draws`). ``groups``: {(ci, g): (rows, n_new)} or
     {(ci, g): (rows, n_new, index rows)} when the index holds a halo (pairs: rows x index rows)."""
     pairs = {key: float(v[0]) * float(v[2] if len(v) > 2 else v[0]) for key, v in groups.items()}
     total = sum(pairs.values())
     out = {}
     for key, (rows, n_new, *_) in groups.items():
         p = parts_for(n_new, width)
+        blocks = -(-rows // PART_ALIGN)
+        if p > blocks and rows <= DRAW_SPLIT_ROWS:
+            out[key] = p
+            continue
         if total >= SPLIT_PAIRS and pairs[key] > 0:
             p = max(p, math.ceil(2 * cores * pairs[key] / total))
-        out[key] = max(1, min(p, -(-rows // PART_ALIGN)))
+        out[key] = max(1, min(p, blocks))
     return out
 
 
 def generate_chunks(X: np.ndarray, n_new: int, k: int, rs: np.random.RandomState, part: int = 0,
                     parts: int = 1, parity: bool = True, chunk_rows: int | None = None,
-                    n_base: int | None = None):
-    """Yield, in chunks, the new rows of a group whose base rows lie in ``part``'s rows
-    (:func:`part_bounds`). The whole draw is made first (one ``randint`` and one ``uniform`` call,
-    as imbalanced-learn makes it) by every part; each part keeps its base rows' draws in draw order
-    and searches neighbours for its own rows only. With one part this is imbalanced-learn's output
-    in its order; the parts together give the same rows. ``parity`` (a class in one group) uses
-    imbalanced-learn's own neighbour search up to ``PARITY_SEARCH_ROWS`` rows; larger groups use
-    the faster exact search for large high-dimensional groups. ``n_base``: the first ``n_base``
-    rows of ``X`` are the group's own (base) rows, the rest its halo, searched but never drawn."""
+                    n_base: int | None = None, by_draws: bool = False):
+    """Yield, in chunks of ``chunk_rows``, the new rows of a group that ``part`` of ``parts`` makes:
+    the draws whose base row lies in its rows (:func:`part_bounds`), or with ``by_draws`` the
+    draws at its positions (:func:`draw_bounds`), in draw order. Every part replays the group's
+    draw (imbalanced-learn's ``randint`` then ``uniform``) in chunks (:func:`_kernel.draw_stream`),
+    so a task holds O(chunk) of it, and searches neighbours for its own rows only (all rows with
+    ``by_draws``). With one part this is imbalanced-learn's output in its order; the parts together
+    give the same rows. ``parity`` (a class in one group) uses imbalanced-learn's own neighbour
+    search up to ``PARITY_SEARCH_ROWS`` rows; larger groups use the faster exact search for large
+    high-dimensional groups. ``n_base``: the first ``n_base`` rows of ``X`` are the group's own
+    (base) rows, the rest its halo, searched but never drawn."""
     n = X.shape[0] if n_base is None else n_base
-    rows, cols, steps = _kernel.draw_indices(n, k, n_new, rs)
-    lo, hi = part_bounds(n, part, parts)
-    if parts > 1:
-        sel = np.flatnonzero((rows >= lo) & (rows < hi))
-        rows, cols, steps = rows[sel], cols[sel], steps[sel]
-    if len(rows) == 0:
+    if by_draws:
+        (lo, hi), (a, b) = (0, n), draw_bounds(n_new, part, parts)
+    else:
+        (lo, hi), (a, b) = part_bounds(n, part, parts), (0, n_new)
+    draws = _kernel.draw_stream(n, k, n_new, rs, lo, hi, a, b)
+    first = next(draws, None)
+    if first is None:  # no draw of this part's: no search
         return
     search = _kernel.neighbours if parity and X.shape[0] <= PARITY_SEARCH_ROWS else _kernel.group_neighbours
     nn = search(X, k, lo, hi)
-    nbr = nn[rows - lo, cols]
     step = chunk_rows or max(1, OUT_VALUES // max(X.shape[1], 1))
-    for s in range(0, len(rows), step):
-        sl = slice(s, s + step)
-        yield _kernel.interpolate(X, _kernel.Draw(rows[sl], nbr[sl], steps[sl], nn))
+    for rows, cols, steps in _rechunk(itertools.chain([first], draws), step):
+        yield _kernel.interpolate(X, _kernel.Draw(rows, nn[rows - lo, cols], steps, nn))
 
 
-def generate_part(X, n_new, k, rs, part=0, parts=1, parity=True, n_base=None) -> np.ndarray:
+def _rechunk(pieces, size: int):
+    """Pieces of (rows, cols, steps) arrays regrouped into pieces of ``size`` draws (the last may
+    be shorter): output frames of one size whatever each draw chunk kept."""
+    held, n = [], 0
+    for piece in pieces:
+        held.append(piece)
+        n += len(piece[0])
+        if n < size:
+            continue
+        cat = held[0] if len(held) == 1 else tuple(np.concatenate([h[i] for h in held]) for i in range(3))
+        full = n - n % size
+        for s in range(0, full, size):
+            yield tuple(c[s:s + size] for c in cat)
+        held, n = ([tuple(c[full:] for c in cat)] if full < n else []), n - full
+    if n:
+        yield held[0] if len(held) == 1 else tuple(np.concatenate([h[i] for h in held]) for i in range(3))
+
+
+def generate_part(X, n_new, k, rs, part=0, parts=1, parity=True, n_base=None, by_draws=False) -> np.ndarray:
     """All rows of :func:`generate_chunks` as one array (tests, small groups)."""
-    out = list(generate_chunks(X, n_new, k, rs, part, parts, parity, n_base=n_base))
+    out = list(generate_chunks(X, n_new, k, rs, part, parts, parity, n_base=n_base, by_draws=by_draws))
     return np.vstack(out) if out else np.empty((0, X.shape[1]))
 
 
@@ -186,8 +228,9 @@ class SMOTE(BaseSampler):
             raise ConfigError(f"max_group_rows ({self.max_group_rows}) must be at least k_neighbors + 1 "
                               f"({k + 1}); raise --max-group-rows or lower --k-neighbors")
         r = self.recall_sample
-        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
-            raise ConfigError(f"recall_sample must be an integer >= 0, got {r!r}")
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 0 <= r <= MAX_SAMPLE_ROWS:
+            raise ConfigError(f"recall_sample must be an integer from 0 to {MAX_SAMPLE_ROWS:,} (rows whose exact "
+                              f"neighbours are compared with their group's; the driver holds them), got {r!r}")
         check_halo(self.halo)
 
     # -- the counting pass also checks every feature value ----------------------------------------
@@ -281,6 +324,10 @@ class SMOTE(BaseSampler):
         plans, inputs, groups, recall = {}, [], {}, {}
         self.group_models_ = {}
         single = [c for c in targets if counts[c] <= self.max_group_rows]
+        for c in targets:  # before any pass: a setting that would cut a class too finely is refused
+            if c not in single:
+                check_groups(c, counts[c], self.max_group_rows,
+                             lambda m, n=counts[c]: cells_wanted(n, k, m, float(self.halo)))
         for c in single:
             plans[idx[c]] = {"key": class_key(c), "single": True, "alloc": {0: targets[c]}, "rows": {0: counts[c]}}
             groups[c] = {"groups": 1, "rows_min": counts[c], "rows_max": counts[c]}
@@ -337,6 +384,7 @@ class SMOTE(BaseSampler):
                             for ci, p in plans.items() for g, n in p["alloc"].items()},
                            d, spark.sparkContext.defaultParallelism)
         self.kernel_tasks_ = sum(parts.values())
+        by_draws = {(ci, g) for (ci, g), n_parts in parts.items() if splits_draws(plans[ci]["rows"][g], n_parts)}
         big = {key: p for key, p in parts.items() if p > 1}
         if big:
             pexpr = F.lit(1)
@@ -346,7 +394,7 @@ class SMOTE(BaseSampler):
         else:
             kin = kin.withColumn("_p", F.lit(0))
         schema = "_c int, " + ", ".join(f"{x} double" for x in xcols)
-        fn = _make_kernel(plans, parts, xcols, order, k, seed)
+        fn = _make_kernel(plans, parts, by_draws, xcols, order, k, seed)
         new = kin.groupBy("_c", "_g", "_p").applyInPandas(fn, schema)
         lab_type = df.schema[self.label_col].dataType
         new = new.withColumn(self.label_col, label_case(lab_type, labels, "_c"))
@@ -377,7 +425,7 @@ def _assign_groups(cdf, xcols, model, keep: set):
     return cdf.mapInPandas(part, schema)
 
 
-def _make_kernel(plans, parts, xcols, order, k, seed):
+def _make_kernel(plans, parts, by_draws, xcols, order, k, seed):
     """The applyInPandas function: one (class, group, part) -> its new rows, streamed."""
 
     def kernel(key: Tuple[Any, ...], batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -401,7 +449,8 @@ def _make_kernel(plans, parts, xcols, order, k, seed):
         X = np.concatenate(parts_xo)
         del pdf, parts_xo
         rs = _kernel.group_random_state(seed, plan["key"], None if plan["single"] else g)
-        for X_new in generate_chunks(X, n_new, k, rs, p, parts[(ci, g)], parity=plan["single"], n_base=n_base):
+        for X_new in generate_chunks(X, n_new, k, rs, p, parts[(ci, g)], parity=plan["single"], n_base=n_base,
+                                     by_draws=(ci, g) in by_draws):
             out = pd.DataFrame(X_new, columns=xcols)
             out.insert(0, "_c", np.int32(ci))
             yield out
