@@ -124,20 +124,9 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict, ke
                 cond = cond & (F.shiftright(F.col(key_col), shift) == F.lit(prefix))
             conds.append(cond)
         if exact:
-            rows = (keyed.where(_or(conds)).groupBy(col(label_col), key_col).count()
-                    .collect())  # <= EXACT_ROWS rows per class by construction
-            by_class = {}
-            for r in rows:
-                by_class.setdefault(r[0], []).append((r[1], r[2]))
-            for c, (shift, prefix, below, rank, _n) in exact.items():
-                seen = 0
-                for key, cnt in sorted(by_class.get(c, [])):
-                    if seen + cnt >= rank:
-                        result[c] = (key, below + seen, cnt)
-                        break
-                    seen += cnt
-                else:  # pragma: no cover - counts changed between passes (non-deterministic input)
-                    raise InputError("the input changed while it was being split; make it deterministic (e.g. write it to Parquet first)")
+            counted = keyed.where(_or(conds)).groupBy(col(label_col).alias("_l"), F.col(key_col).alias("_v")).count()
+            for c, (key, seen, cnt) in _crossings(counted, {c: s[3] for c, s in exact.items()}).items():
+                result[c] = (key, exact[c][2] + seen, cnt)
         new_state = {}
         if radix:
             digit_expr = None
@@ -155,25 +144,35 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict, ke
                     d = d.bitwiseAND(F.lit((1 << width) - 1))
                 digit_expr = (F.when(_in_class(label_col, c), d) if digit_expr is None
                               else digit_expr.when(_in_class(label_col, c), d))
-            rows = (keyed.where(_or(conds)).groupBy(col(label_col), digit_expr.alias("_d")).count()
-                    .collect())  # <= 4096 rows per class
-            by_class = {}
-            for r in rows:
-                by_class.setdefault(r[0], []).append((r[1], r[2]))
-            for c, (shift, prefix, below, rank, _n) in radix.items():
+            counted = keyed.where(_or(conds)).groupBy(col(label_col).alias("_l"), digit_expr.alias("_v")).count()
+            for c, (digit, seen, cnt) in _crossings(counted, {c: s[3] for c, s in radix.items()}).items():
+                shift, prefix, below, rank, _n = radix[c]
                 nshift = max(shift - DIGIT_BITS, 0)
-                width = shift - nshift
-                seen = 0
-                for digit, cnt in sorted(by_class.get(c, [])):
-                    if seen + cnt >= rank:
-                        npref = digit if prefix is None else (prefix << width) | digit
-                        new_state[c] = (nshift, npref, below + seen, rank - seen, cnt)
-                        break
-                    seen += cnt
-                else:  # pragma: no cover
-                    raise InputError("the input changed while it was being split; make it deterministic (e.g. write it to Parquet first)")
+                npref = digit if prefix is None else (prefix << (shift - nshift)) | digit
+                new_state[c] = (nshift, npref, below + seen, rank - seen, cnt)
         state = new_state
     return result
+
+
+def _crossings(counted: DataFrame, want: dict) -> dict:
+    """``{class: (value, rows before it, rows at it)}``: for each class, the value (ascending) at
+    which the running count of ``counted`` (columns ``_l`` class, ``_v`` value, ``count``) reaches
+    ``want[class]``. A window per class over its counted values (at most ``EXACT_ROWS`` or 4096 of
+    them) finds it on the executors: one row per class reaches the driver, not every value."""
+    rank = None
+    for c, r in want.items():
+        cond = F.col("_l") == F.lit(c)
+        rank = F.when(cond, F.lit(r)) if rank is None else rank.when(cond, F.lit(r))
+    w = Window.partitionBy("_l").orderBy("_v").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    seen = F.col("_cum") - F.col("count")
+    rows = (counted.withColumn("_cum", F.sum("count").over(w)).withColumn("_rank", rank)
+            .where((F.col("_cum") >= F.col("_rank")) & (seen < F.col("_rank")))
+            .select("_l", "_v", seen.alias("_seen"), "count").collect())  # one row per class
+    out = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    if len(out) != len(want) or set(out) != set(want):  # counts changed between passes
+        raise InputError("the input changed while it was being split; make it deterministic "
+                         "(e.g. write it to Parquet first)")
+    return out
 
 
 def _or(conds):

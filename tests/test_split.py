@@ -85,6 +85,35 @@ def test_radix_passes_and_duplicate_rows(spark, monkeypatch):
     assert dups_te + dups_tr == 200 and 0 < dups_te < 200
 
 
+@pytest.mark.parametrize("exact_rows", [10_000, 64], ids=["exact-pass", "radix-passes"])
+def test_the_driver_gets_a_row_per_class_not_the_keys(spark, monkeypatch, exact_rows):
+    """Cut-off keys are found by a window per class on the executors: each collect of the split
+    returns at most a row per class (it used to return every key of a class up to 10,000, or
+    4,096 digits per class per radix pass: 10M rows for 1,000 classes). The counts are
+    scikit-learn's, the sides disjoint and complete."""
+    monkeypatch.setattr(split, "EXACT_ROWS", exact_rows)
+    sizes = {c: 150 + 10 * c for c in range(12)}
+    pdf = pd.DataFrame({"label": np.repeat(list(sizes), list(sizes.values())),
+                        "x": np.arange(sum(sizes.values()), dtype=np.float64)})
+    df = spark.createDataFrame(pdf).repartition(3)
+    DataFrame = type(df)  # the classic DataFrame class, whose collect every query of the split calls
+    got = []
+    real = DataFrame.collect
+
+    def counting(self):
+        rows = real(self)
+        got.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(DataFrame, "collect", counting)
+    tr, te, info = split.stratified_split(df, "label", 0.25, seed=3)
+    monkeypatch.setattr(DataFrame, "collect", real)
+    assert got and max(got) <= len(sizes) + 2, got
+    assert (info["train_counts"], info["test_counts"]) == _sk_counts(sizes, 0.25, 3)
+    assert _counts(te) == info["test_counts"] and _counts(tr) == info["train_counts"]
+    assert sorted([r.x for r in te.collect()] + [r.x for r in tr.collect()]) == pdf["x"].tolist()
+
+
 def test_null_labels_are_an_error(spark):
     df = spark.createDataFrame(pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": [0.0, None, 1.0]}))
     with pytest.raises(InputError, match="label column 'label' has 1 null"):
