@@ -69,13 +69,17 @@ def _f(v, digits=4):
 _MD_SPECIAL = frozenset("\\`*_[]<>|~&")
 
 
+_MD_REFS = {"\n": "&#10;", "\r": "&#13;"}  # a line break would end the line (or the table row)
+
+
 def _md_text(s) -> str:
-    """``s`` as literal Markdown text; edge spaces as references (a table trims its cells)."""
+    """``s`` as literal Markdown text; edge spaces and line breaks as references (a table trims
+    its cells, and a line break ends the line before any inline rule applies)."""
     s = str(s)
     core = s.strip(" ")
     lead = len(s) - len(s.lstrip(" ")) if core else len(s)
     trail = len(s) - len(s.rstrip(" ")) if core else 0
-    return ("&#32;" * lead + "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in core)
+    return ("&#32;" * lead + "".join("\\" + ch if ch in _MD_SPECIAL else _MD_REFS.get(ch, ch) for ch in core)
             + "&#32;" * trail)
 
 
@@ -84,8 +88,12 @@ def _code(s, table: bool = False) -> str:
     the content starts or ends with a backtick or with spaces at both ends (CommonMark strips one);
     in a table cell a pipe escaped, as GitHub's tables need even inside code."""
     s = str(s)
+    if "\n" in s or "\r" in s:  # a code span cannot hold a line break: literal text instead
+        return _md_text(s)
+    if not s:
+        return "` `"
     fence = "`" * (max((len(r) for r in re.findall("`+", s)), default=0) + 1)
-    pad = " " if s[:1] == "`" or s[-1:] == "`" or (s[:1] == " " and s[-1:] == " " and s.strip()) else ""
+    pad = " " if s[:1] == "`" or s[-1:] == "`" or (s[:1] == " " and s[-1:] == " " and s.strip(" ")) else ""
     return fence + pad + (s.replace("|", "\\|") if table else s) + pad + fence
 
 
@@ -413,12 +421,12 @@ def _md_inline(s: str) -> str:
                 i += len(fence)
                 continue
             body = s[i + len(fence):i + len(fence) + close.start()]
-            if len(body) > 1 and body[0] == " " and body[-1] == " " and body.strip():
+            if len(body) > 1 and body[0] == " " and body[-1] == " " and body.strip(" "):
                 body = body[1:-1]
             out.append(f"<code>{_e(body)}</code>")
             i += len(fence) + close.end()
-        elif s.startswith("&#32;", i):
-            out.append(" ")
+        elif s.startswith(("&#32;", "&#10;", "&#13;"), i):
+            out.append(_e(chr(int(s[i + 2:i + 4]))))
             i += 5
         elif s.startswith("**", i):
             out.append("</b>" if bold else "<b>")

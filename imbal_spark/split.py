@@ -14,8 +14,9 @@ Which rows go to the test side: each row gets a 64-bit key ``xxhash64(seed, row)
 ``test_c`` rows of class ``c`` with the smallest keys form the test set. The key depends only
 on the row's content and the seed, so the split is the same whatever the partitioning, file
 order or cluster size. The ``test_c``-th key of each class is found with radix passes (one
-``groupBy(label, 12-bit digit).count()`` per pass, all classes at once; at most ~10,000 keys per
-class reach the driver in the last pass); 1 pass up to 10,000 rows per class, 2 up to ~40
+``groupBy(class, 12-bit digit).count()`` per pass, all classes at once, the last pass over at
+most 10,000 keys per class; a window per class finds where the running count reaches the rank,
+so one row per class reaches the driver); 1 pass up to 10,000 rows per class, 2 up to ~40
 million, 3 beyond. Rows sharing the cut-off key (identical rows) are split by ``row_number``
 over those rows only.
 """
@@ -124,7 +125,8 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict, ke
                 cond = cond & (F.shiftright(F.col(key_col), shift) == F.lit(prefix))
             conds.append(cond)
         if exact:
-            counted = keyed.where(_or(conds)).groupBy(col(label_col).alias("_l"), F.col(key_col).alias("_v")).count()
+            counted = (keyed.where(_or(conds))
+                       .groupBy(_class_number(label_col, exact).alias("_l"), F.col(key_col).alias("_v")).count())
             for c, (key, seen, cnt) in _crossings(counted, {c: s[3] for c, s in exact.items()}).items():
                 result[c] = (key, exact[c][2] + seen, cnt)
         new_state = {}
@@ -144,7 +146,8 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict, ke
                     d = d.bitwiseAND(F.lit((1 << width) - 1))
                 digit_expr = (F.when(_in_class(label_col, c), d) if digit_expr is None
                               else digit_expr.when(_in_class(label_col, c), d))
-            counted = keyed.where(_or(conds)).groupBy(col(label_col).alias("_l"), digit_expr.alias("_v")).count()
+            counted = (keyed.where(_or(conds))
+                       .groupBy(_class_number(label_col, radix).alias("_l"), digit_expr.alias("_v")).count())
             for c, (digit, seen, cnt) in _crossings(counted, {c: s[3] for c, s in radix.items()}).items():
                 shift, prefix, below, rank, _n = radix[c]
                 nshift = max(shift - DIGIT_BITS, 0)
@@ -154,22 +157,34 @@ def find_cutoffs(keyed: DataFrame, label_col: str, ranks: dict, totals: dict, ke
     return result
 
 
+def _class_number(label_col: str, classes: dict):
+    """The position of a row's class in ``classes`` (its keys, in order): the counted frames are
+    keyed by it, so labels never travel back and need not compare equal in Python."""
+    expr = None
+    for i, c in enumerate(classes):
+        cond = _in_class(label_col, c)
+        expr = F.when(cond, F.lit(i)) if expr is None else expr.when(cond, F.lit(i))
+    return expr
+
+
 def _crossings(counted: DataFrame, want: dict) -> dict:
     """``{class: (value, rows before it, rows at it)}``: for each class, the value (ascending) at
-    which the running count of ``counted`` (columns ``_l`` class, ``_v`` value, ``count``) reaches
-    ``want[class]``. A window per class over its counted values (at most ``EXACT_ROWS`` or 4096 of
-    them) finds it on the executors: one row per class reaches the driver, not every value."""
+    which the running count of ``counted`` (columns ``_l`` the class's position in ``want``
+    (:func:`_class_number`), ``_v`` value, ``count``) reaches ``want[class]``. A window per class
+    over its counted values (at most ``EXACT_ROWS`` or 4096 of them) finds it on the executors:
+    one row per class reaches the driver, not every value."""
+    classes = list(want)
     rank = None
-    for c, r in want.items():
-        cond = F.col("_l") == F.lit(c)
+    for i, r in enumerate(want.values()):
+        cond = F.col("_l") == F.lit(i)
         rank = F.when(cond, F.lit(r)) if rank is None else rank.when(cond, F.lit(r))
     w = Window.partitionBy("_l").orderBy("_v").rowsBetween(Window.unboundedPreceding, Window.currentRow)
     seen = F.col("_cum") - F.col("count")
     rows = (counted.withColumn("_cum", F.sum("count").over(w)).withColumn("_rank", rank)
             .where((F.col("_cum") >= F.col("_rank")) & (seen < F.col("_rank")))
             .select("_l", "_v", seen.alias("_seen"), "count").collect())  # one row per class
-    out = {r[0]: (r[1], r[2], r[3]) for r in rows}
-    if len(out) != len(want) or set(out) != set(want):  # counts changed between passes
+    out = {classes[r[0]]: (r[1], r[2], r[3]) for r in rows}
+    if len(rows) != len(want) or len(out) != len(want):  # counts changed between passes
         raise InputError("the input changed while it was being split; make it deterministic "
                          "(e.g. write it to Parquet first)")
     return out
@@ -238,6 +253,10 @@ def stratified_split(df: DataFrame, label_col: str, test_size: float = 0.25, see
                 f"label column {label_col!r} has {nulls} null value(s); drop or fill them before "
                 f"splitting"
             )
+    nan = sum(n for c, n in counts.items() if isinstance(c, float) and c != c)
+    if nan:  # as the samplers: NaN is no class
+        raise InputError(f"label column {label_col!r} has {nan} NaN value(s); drop or label those rows "
+                         f"before splitting")
     if not counts:
         raise InputError(f"label column {label_col!r} has no rows to split")
     train_counts, test_counts = split_counts(counts, test_size, seed, what)

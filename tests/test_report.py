@@ -127,7 +127,7 @@ def test_write_report_files(spark, tmp_path):
     assert "(roc.png)" in (out / "report.md").read_text()  # Markdown links the PNGs relatively
 
 
-ODD_LABELS = ["a|b", "x`y", "*z*", "<i>&amp;", " s "]
+ODD_LABELS = ["a|b", "x`y", "*z*", "<i>&amp;", "l1\nl2", " s "]
 
 
 def _texts(html_text, tag):
@@ -183,3 +183,18 @@ def test_markdown_keeps_odd_labels_and_names_literal():
     own = report.html_report(r, {})
     assert _texts(own, "li")[0] == items[0]
     assert "lab`el|x" in _texts(own, "code")
+
+
+@pytest.mark.parametrize("text", ["", " \t ", "a\nb", "x\r\n# h", "``x", " a ", "   ", "a|b", "`"])
+def test_a_code_span_or_literal_text_shows_exactly_the_text(text):
+    """Each name goes into a Markdown line as a code span (or, holding a line break, as
+    literal text): a CommonMark renderer (markdown-it-py, the oracle) and the HTML report's own
+    converter both show exactly the text, in one list item."""
+    from markdown_it import MarkdownIt
+
+    line = f"- before {report._code(text)} after"
+    page = MarkdownIt("commonmark").render(line)
+    items = _texts(page, "li")
+    want = "before " + (text or " ") + " after"
+    assert items == [want], (line, page)
+    assert _texts("<li>" + report._md_inline(line[2:]) + "</li>", "li") == [want]

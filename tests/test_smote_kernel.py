@@ -110,6 +110,8 @@ def test_parts_follow_each_groups_share_of_the_search():
     # its draws (each part searches the whole group)
     assert plan_parts({(1, 0): (1_000, 10 ** 8)}, 20, 2) == {(1, 0): 15}
     assert splits_draws(1_000, 15) and not splits_draws(5_000, 15)
+    # not when its index (with a halo) is large: every part would search all of it
+    assert plan_parts({(1, 0): (1_000, 10 ** 8, 50_000)}, 20, 2) == {(1, 0): 4}
     # a large group keeps the query-block split (its search is what costs)
     assert plan_parts({(1, 0): (50_000, 10 ** 10)}, 20, 2) == {(1, 0): 196}
 

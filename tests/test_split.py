@@ -114,6 +114,14 @@ def test_the_driver_gets_a_row_per_class_not_the_keys(spark, monkeypatch, exact_
     assert sorted([r.x for r in te.collect()] + [r.x for r in tr.collect()]) == pdf["x"].tolist()
 
 
+def test_nan_labels_are_an_error_as_in_the_samplers(spark):
+    df = spark.range(6).select(F.col("id").cast("double").alias("x"),
+                               F.when(F.col("id") % 3 == 1, F.lit(float("nan"))).otherwise(F.col("id") % 2)
+                               .cast("double").alias("label"))  # NaN itself, not null
+    with pytest.raises(InputError, match="label column 'label' has 2 NaN value"):
+        split.stratified_split(df, "label", 0.3)
+
+
 def test_null_labels_are_an_error(spark):
     df = spark.createDataFrame(pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": [0.0, None, 1.0]}))
     with pytest.raises(InputError, match="label column 'label' has 1 null"):

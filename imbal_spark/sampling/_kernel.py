@@ -248,6 +248,8 @@ def randint_range(rs: np.random.RandomState, high: int, n: int, a: int = 0, b: i
     kernel tests pin it), so a task replays the stream up to its own positions and keeps those."""
     b = n if b is None else min(b, n)
     chunk = chunk or DRAW_CHUNK
+    if a >= b:
+        return
     for s in range(0, b, chunk):
         v = rs.randint(low=0, high=high, size=min(chunk, n - s))
         if s + len(v) > a:

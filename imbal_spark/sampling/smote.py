@@ -73,10 +73,11 @@ PARITY_SEARCH_ROWS = 20_000
 PART_ALIGN = 256
 #: Below this many row pairs (a few seconds of k-NN) a group's search is not split over tasks.
 SPLIT_PAIRS = 2e9
-#: A group of at most this many rows whose output needs more tasks than it has query blocks of
-#: ``PART_ALIGN`` rows (a small class over-sampled tens of thousands of times) shares out its
-#: *draws* instead: each part searches the whole group (at most 4e8 row pairs, a few seconds,
-#: against the millions of rows it writes) and makes one range of draw positions.
+#: A group whose k-NN index (halo included) holds at most this many rows and whose output needs
+#: more tasks than it has query blocks of ``PART_ALIGN`` rows (a small class over-sampled tens of
+#: thousands of times) shares out its *draws* instead: each part searches the whole group (at
+#: most 4e8 row pairs, a few seconds, against the millions of rows it writes) and makes one
+#: range of draw positions.
 DRAW_SPLIT_ROWS = PARITY_SEARCH_ROWS
 
 
@@ -111,10 +112,10 @@ def plan_parts(groups: dict, width: int, cores: int) -> dict:
     pairs = {key: float(v[0]) * float(v[2] if len(v) > 2 else v[0]) for key, v in groups.items()}
     total = sum(pairs.values())
     out = {}
-    for key, (rows, n_new, *_) in groups.items():
+    for key, (rows, n_new, *index) in groups.items():
         p = parts_for(n_new, width)
         blocks = -(-rows // PART_ALIGN)
-        if p > blocks and rows <= DRAW_SPLIT_ROWS:
+        if p > blocks and (index[0] if index else rows) <= DRAW_SPLIT_ROWS:  # every part searches it all
             out[key] = p
             continue
         if total >= SPLIT_PAIRS and pairs[key] > 0:
