@@ -965,7 +965,7 @@ class Benchmark:
             "started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine_info(),
             "config": {k: cfg.get(k) for k in (
                 "sizes", "test_rows", "n_features", "informative", "weights", "seed", "k_neighbors",
-                "max_group_rows", "halo", "master", "spark", "baseline_time_cap", "baseline_memory_cap",
+                "max_group_rows", "halo", "probe", "master", "spark", "baseline_time_cap", "baseline_memory_cap",
                 "scaling_rows", "scaling_masters", "quality_train_rows")},
             "data": {"n_features": cfg["n_features"], "informative": cfg["informative"],
                      "weights": cfg["weights"], "seed": self.seed, "test_rows": cfg["test_rows"]},
@@ -1030,7 +1030,7 @@ class Benchmark:
         out = self.run_dir(name)
         args = ["--input", self.data(rows), "--output", out, "--label-col", self.label, "--method", "smote",
                 "--k-neighbors", self.k, "--seed", self.seed, "--max-group-rows", self.cfg["max_group_rows"],
-                "--halo", self.cfg.get("halo", 0.6),
+                "--halo", self.cfg.get("halo", 0.6), "--probe", self.cfg.get("probe", 0.15),
                 "--id-cols", "id", "--mode", "overwrite"]
         r = self._spark_run(name, os.path.join(self.jobs, "resample.py"), args, master, out)
         if r["status"] == "ok":

@@ -146,7 +146,7 @@ def make_sampler(method: str, cfg: dict, numeric: list):
         "random_state": cfg["seed"], "max_group_rows": cfg["max_group_rows"],
         "id_cols": list(cfg["id_cols"] or []), "order_col": cfg["order_col"],
         "weight_col": cfg["weight_col"], "recall_sample": cfg["recall_sample"],
-        "halo": cfg.get("halo", 0.6),
+        "halo": cfg.get("halo", 0.6), "probe": cfg.get("probe", 0.15),
     }
     accepted = inspect.signature(cls.__init__).parameters
     return cls(**{k: v for k, v in args.items() if k in accepted})

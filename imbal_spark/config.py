@@ -105,6 +105,8 @@ SCHEMA: dict[str, Key] = {k.name: k for k in [
     Key("max_group_rows", int, "most rows in one SMOTE k-NN index (one group and its halo)", 100_000),
     Key("recall_sample", int, "rows sampled to measure neighbour recall", 200),
     Key("halo", float, "share (0 to 0.9) of a SMOTE group's k-NN index given to neighbouring groups' rows", 0.6),
+    Key("probe", float, "share (above 0, at most 1) of a split class's SMOTE k-NN index each row searches "
+        "(its nearest cells; 1: all of it)", 0.15),
     # training / comparison
     Key("model", str, "MLlib classifier", "logistic_regression"),
     Key("model_params", _mapping, "classifier parameters"),

@@ -28,7 +28,7 @@ log = logging.getLogger("imbal_spark.bench")
 
 DEFAULTS = {  # conf/bench.yaml holds the same values, documented
     "sizes": "300k,1M,3M,10M", "test_rows": 200_000, "n_features": 20, "informative": 2,
-    "weights": [0.9, 0.1], "seed": 42, "k_neighbors": 5, "max_group_rows": 100_000, "halo": 0.6,
+    "weights": [0.9, 0.1], "seed": 42, "k_neighbors": 5, "max_group_rows": 100_000, "halo": 0.6, "probe": 0.15,
     "baseline_time_cap": 1200.0, "baseline_memory_cap": 16.0, "scaling_rows": 3_000_000,
     "scaling_masters": ["local[1]", "local[2]"], "quality_train_rows": 2_000_000,
     "master": "local[*]", "keep_outputs": False,
@@ -37,7 +37,7 @@ DEFAULTS = {  # conf/bench.yaml holds the same values, documented
     "spark": {"spark.driver.memory": "4g", "spark.ui.enabled": "false"},
 }
 KEYS = ["output", "mode", "work_dir", "sizes", "test_rows", "n_features", "informative", "weights",
-        "seed", "label_col", "k_neighbors", "max_group_rows", "halo", "baseline_time_cap", "baseline_memory_cap",
+        "seed", "label_col", "k_neighbors", "max_group_rows", "halo", "probe", "baseline_time_cap", "baseline_memory_cap",
         "scaling_rows", "scaling_masters", "quality_train_rows", "master", "keep_outputs", "spark",
         "app_name", "log_level"]
 

@@ -18,7 +18,7 @@ from imbal_spark.session import get_spark
 
 KEYS = ["input", "input_format", "train", "test", "label_col", "output", "mode", "features",
         "categorical", "id_cols", "order_col", "weight_col", "model", "model_params", "strategies",
-        "class_weight", "sampling_strategy", "k_neighbors", "max_group_rows", "recall_sample", "halo", "seed",
+        "class_weight", "sampling_strategy", "k_neighbors", "max_group_rows", "recall_sample", "halo", "probe", "seed",
         "test_size", "validation_size", "threshold_recall", "scale", "spark", "app_name", "log_level"]
 # A tuned threshold is part of the comparison by default (20% of the training rows).
 DEFAULTS = {"validation_size": 0.2, "class_weight": "balanced"}

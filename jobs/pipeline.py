@@ -21,7 +21,7 @@ from imbal_spark.training import resolve_features
 
 KEYS = ["input", "input_format", "label_col", "output", "mode", "rows", "seed", "features",
         "categorical", "id_cols", "order_col", "weight_col", "method", "sampling_strategy",
-        "k_neighbors", "max_group_rows", "recall_sample", "halo", "model", "model_params", "strategies",
+        "k_neighbors", "max_group_rows", "recall_sample", "halo", "probe", "model", "model_params", "strategies",
         "class_weight", "test_size", "validation_size", "threshold_recall", "scale", "partition_by",
         "spark", "app_name", "log_level"]
 DEFAULTS = {"strategies": ["none", "class_weight", "smote", "random_under"], "class_weight": "balanced",

@@ -3,7 +3,7 @@
     spark-submit jobs/resample.py --input PATH --label-col COL --output DIR \\
         --method smote|random_over|random_under [--sampling-strategy auto|minority|not-majority|...|0.5|JSON]
         [--k-neighbors 5] [--seed N] [--features c1,c2,...] [--id-cols id,...] [--order-col COL]
-        [--max-group-rows N] [--halo 0.6] [--recall-sample N] [--mode overwrite] [--config FILE]
+        [--max-group-rows N] [--halo 0.6] [--probe 0.15] [--recall-sample N] [--mode overwrite] [--config FILE]
 
 Writes DIR/data/ (Parquet: the input rows unchanged plus new rows flagged is_synthetic, or the
 kept rows) and DIR/summary.json (method, parameters, class counts before and after, groups,
@@ -19,7 +19,7 @@ from imbal_spark.sampling.strategy import NAMES, normalize_strategy
 from imbal_spark.session import get_spark
 
 KEYS = ["input", "input_format", "label_col", "output", "method", "sampling_strategy", "k_neighbors",
-        "seed", "features", "id_cols", "weight_col", "order_col", "max_group_rows", "recall_sample", "halo",
+        "seed", "features", "id_cols", "weight_col", "order_col", "max_group_rows", "recall_sample", "halo", "probe",
         "mode", "partition_by", "spark", "app_name", "log_level"]
 
 
@@ -34,9 +34,10 @@ def check_options(cfg) -> str:
                           f"{', '.join(n.replace(' ', '-') for n in NAMES)}, a float in (0, 1] or a "
                           f"JSON mapping like '{{\"1\": 5000}}'")
     if method == "smote":
-        from imbal_spark.sampling.smote import check_halo
+        from imbal_spark.sampling.smote import check_halo, check_probe
 
         check_halo(cfg["halo"])
+        check_probe(cfg["probe"])
     return method
 
 
@@ -46,7 +47,7 @@ def build_sampler(method, cfg):
                 random_state=cfg["seed"], id_cols=cfg["id_cols"] or (), weight_col=cfg["weight_col"],
                 order_col=cfg["order_col"], max_group_rows=cfg["max_group_rows"])
     if method == "smote":
-        args.update(k_neighbors=cfg["k_neighbors"], recall_sample=cfg["recall_sample"], halo=cfg["halo"])
+        args.update(k_neighbors=cfg["k_neighbors"], recall_sample=cfg["recall_sample"], halo=cfg["halo"], probe=cfg["probe"])
     return cls(**args)
 
 

@@ -18,7 +18,7 @@ from imbal_spark.session import get_spark
 
 KEYS = ["input", "input_format", "train", "test", "label_col", "output", "mode", "features",
         "categorical", "id_cols", "order_col", "weight_col", "model", "model_params", "strategy",
-        "class_weight", "sampling_strategy", "k_neighbors", "max_group_rows", "recall_sample", "halo", "seed",
+        "class_weight", "sampling_strategy", "k_neighbors", "max_group_rows", "recall_sample", "halo", "probe", "seed",
         "test_size", "validation_size", "threshold_recall", "scale", "spark", "app_name", "log_level"]
 DEFAULTS = {"class_weight": "balanced"}
 

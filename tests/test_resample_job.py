@@ -57,7 +57,7 @@ def test_smote_job_writes_data_and_summary_and_is_deterministic_across_masters(s
     assert summary["sampling_strategy_"] == {"1": 240}
     assert summary["groups"]["1"]["groups"] >= 3 and summary["groups"]["1"]["rows_max"] <= 25
     assert summary["groups"]["1"]["index_rows_max"] <= 25 and summary["groups"]["1"]["halo_rows"] > 0
-    assert summary["params"]["halo"] == 0.6
+    assert summary["params"]["halo"] == 0.6 and summary["params"]["probe"] == 0.15
     rec = summary["neighbour_recall"]["1"]
     assert rec["sample_rows"] == 50 and 0 < rec["recall_at_k"] <= 1
     assert summary["params"]["k_neighbors"] == 4 and summary["params"]["random_state"] == 9
@@ -95,6 +95,7 @@ BAD = [
     ("good", ["--method", "smote", "--sampling-strategy", "most"], "unknown --sampling-strategy 'most'"),
     ("empty", ["--method", "random_over"], "has no rows|no rows; nothing to resample"),
     ("good", ["--method", "smote", "--halo", "1.5"], "halo must be a number from 0 to 0.9"),
+    ("good", ["--method", "smote", "--probe", "0"], "probe must be a number above 0 and at most 1"),
     ("good", ["--method", "random_under", "--output", "INPUT/res"], "output .* lies inside or around it"),
     ("corrupt", ["--method", "random_under"], "cannot read input file .*part.parquet .*: it is corrupt, or changed"),
 ]

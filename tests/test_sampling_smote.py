@@ -376,3 +376,110 @@ def test_more_copies_of_a_row_than_a_group_holds_are_dealt_round_the_groups(spar
         assert np.abs(A + t[..., None] * AB - p).max(-1).min() < 1e-9
 
 
+
+
+# -- the probed search of a split class ----------------------------------------------------------
+
+def _probed_run(spark, monkeypatch, probe):
+    """12,000 minority rows of 16 features in ~5 groups (k-NN indexes of up to 8,000 rows); the
+    driver's cell constants shrunk so that each index is cut into ~80 cells (a worker's kernel
+    gets the cells from the plan, so only the driver's constants matter)."""
+    from imbal_spark.sampling import grouping
+
+    monkeypatch.setattr(grouping, "PROBE_CELL_ROWS", 100)
+    monkeypatch.setattr(grouping, "PROBE_MIN_CELLS", 16)
+    rng = np.random.default_rng(21)
+    d = 16
+    X = np.vstack([rng.normal(size=(12_500, d)) * 2.0,
+                   rng.normal(size=(12_000, d)) * rng.uniform(0.5, 2, size=d) + 1.0])
+    cols = [f"f{j}" for j in range(d)]
+    pdf = pd.DataFrame(X, columns=cols)
+    pdf["label"] = [0] * 12_500 + [1] * 12_000
+    s = SMOTE(label_col="label", k_neighbors=5, random_state=7, max_group_rows=8000, halo=0.6,
+              sampling_strategy={1: 12_300}, recall_sample=12_000, probe=probe)
+    out = s.fit_resample(spark.createDataFrame(pdf).repartition(4)).where("is_synthetic").select(*cols).toPandas()
+    s.release()
+    return s, pdf[pdf["label"] == 1][cols].to_numpy(), out.to_numpy()
+
+
+def _probed_tables(s, X, k=5):
+    """Per group, as the kernel sees it (base rows then halo, each in canonical order): the base
+    rows, their neighbours by the oracle (exact over the rows of their probed cells; over the
+    whole index when it probes nothing or the cells hold too few rows), and the index rows of every
+    row's probed cells (all the index when not probed)."""
+    from imbal_spark.sampling._kernel import nearest_cells
+
+    model = s.group_models_[1]
+    r, g, h = model.members(X)
+    out = {}
+    for grp in np.unique(g):
+        base, halo = r[(g == grp) & ~h], r[(g == grp) & h]
+        base = base[np.lexsort(X[base].T[::-1])]
+        halo = halo[np.lexsort(X[halo].T[::-1])]
+        index = np.concatenate([base, halo])
+        Xg = X[index]
+        if int(grp) in model.probe_cells:
+            C, n_probe = model.probe_cells[int(grp)]
+            cells, probes = nearest_cells(Xg, C, 0, len(base), n_probe)
+            reach = np.stack([np.isin(cells, p) for p in probes])
+            reach[reach.sum(axis=1) < k + 1 + 8] = True
+        else:
+            reach = np.ones((len(base), len(index)), dtype=bool)
+        D = ((Xg[:len(base), None, :] - Xg[None, :, :]) ** 2).sum(-1)
+        D[~reach] = np.inf
+        nn = np.argsort(D, axis=1, kind="stable")[:, 1:k + 1]
+        out[int(grp)] = (base, index[nn], reach, index)
+    return out
+
+
+def _recall_with_probes(X, tables, k=5):
+    glob = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    hits = np.zeros(len(X))
+    for base, _, reach, index in tables.values():
+        pos = np.full(len(X), -1)
+        pos[index] = np.arange(len(index))
+        for i, row in enumerate(base):
+            p = pos[glob[row]]
+            hits[row] = ((p >= 0) & reach[i, np.maximum(p, 0)]).sum() / k
+    return float(hits.mean())
+
+
+def test_probed_search_of_a_split_class_uses_and_reports_the_probed_neighbours(spark, monkeypatch):
+    s, X, new = _probed_run(spark, monkeypatch, 0.15)
+    summ = s.summary_["groups"][1]
+    assert summ["groups"] >= 4 and summ["probed_groups"] == summ["groups"] and summ["cells_max"] >= 60
+    tables = _probed_tables(s, X)
+    # every new row lies on a segment from a base row to one of its probed neighbours
+    A = np.concatenate([np.repeat(X[b], 5, axis=0) for b, _, _, _ in tables.values()])
+    B = np.concatenate([X[nn.ravel()] for _, nn, _, _ in tables.values()])
+    exact = NearestNeighbors(n_neighbors=6)  # searched over their whole index, rows find others
+    differs = 0
+    for base, nn, _, index in tables.values():
+        e = exact.fit(X[index]).kneighbors(X[base], return_distance=False)[:, 1:]
+        differs += sum(set(a) != set(b) for a, b in zip(index[e], nn))
+    assert differs > 100, differs  # the check below can fail
+    assert len(new) == 300
+    AB = B - A
+    den = (AB * AB).sum(1)
+    for p in new:
+        t = ((p - A) * AB).sum(1) / den
+        ok = (t >= -1e-12) & (t <= 1 + 1e-12)
+        assert (np.abs(A + t[:, None] * AB - p).max(1)[ok] < 1e-9).any()
+    # the reported recall counts the probes: equal to the oracle's over every row of the class
+    probed = _recall_with_probes(X, tables)
+    rep = s.summary_["neighbour_recall"][1]
+    assert rep["sample_rows"] == 12_000
+    assert rep["recall_at_k"] == pytest.approx(probed, abs=1e-6)
+    # searching every row of each index: no cells, and a higher recall, measured the same way
+    s1, X1, _ = _probed_run(spark, monkeypatch, 1.0)
+    assert s1.summary_["groups"][1]["probed_groups"] == 0
+    whole_recall = _recall_with_probes(X1, _probed_tables(s1, X1))
+    assert s1.summary_["neighbour_recall"][1]["recall_at_k"] == pytest.approx(whole_recall, abs=1e-6)
+    assert whole_recall > probed + 0.01, (whole_recall, probed)
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 1.5, True, "0.2"])
+def test_probe_outside_zero_to_one_is_refused(spark, bad):
+    df = spark.createDataFrame([(0, 1.0), (1, 2.0)], "label long, a double")
+    with pytest.raises(ConfigError, match="probe must be a number above 0 and at most 1"):
+        SMOTE(probe=bad).fit_resample(df)

@@ -524,3 +524,90 @@ def test_magnitudes_near_1e180_or_1e_180_leave_halo_search_and_recall_unchanged(
     sb, db, xb = q.scan(big, q.empty())
     assert np.array_equal(sa, sb) and np.array_equal(da, db) and np.array_equal(np.ldexp(xa, e), xb)
     assert (da[::5] == 0).all() and np.isfinite(db).all()  # each sample row finds itself first
+
+
+# -- the probed search (a split class's rows search only the cells nearest them) ----------------
+
+def _probed_oracle(X, k, lo, hi, C, nprobe):
+    """scikit-learn's exact k-NN of each row of ``lo:hi`` over the rows of the cells it probes
+    (self dropped), with the cells and probes of :func:`_kernel.nearest_cells`."""
+    cells, probes = _kernel.nearest_cells(X, C, lo, hi, nprobe)
+    out = np.empty((hi - lo, k), dtype=np.intp)
+    for i in range(hi - lo):
+        rows = np.flatnonzero(np.isin(cells, probes[i]))
+        if len(rows) < k + 1 + _kernel._FAST_MARGIN:  # too few to search: the whole group
+            rows = np.arange(len(X))
+        nn = NearestNeighbors(n_neighbors=k + 1).fit(X[rows]).kneighbors(X[lo + i:lo + i + 1], return_distance=False)[0]
+        out[i] = rows[nn[1:]]
+    return out, cells, probes
+
+
+def _clustered(n, d, seed):
+    """Loose clusters, offset from 0 (tests the centring): a row's neighbours spread over cells."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(4, d))
+    return centres[rng.integers(0, 4, n)] + rng.normal(size=(n, d)) * rng.uniform(0.5, 2, size=d) + 50.0
+
+
+@pytest.mark.parametrize("n,d,n_cells,nprobe,lo,hi", [(6000, 20, 48, 7, 0, 6000), (5000, 16, 64, 10, 300, 1900)])
+def test_probed_neighbours_are_the_exact_neighbours_among_the_probed_cells(n, d, n_cells, nprobe, lo, hi):
+    from imbal_spark.sampling.grouping import cell_centroids
+
+    X = _clustered(n, d, n)
+    C = cell_centroids(X[::7], n_cells)
+    want, cells, probes = _probed_oracle(X, 5, lo, hi, C, nprobe)
+    assert (probes[:, 0] == cells[lo:hi]).all()  # a row's own cell is the first it probes
+    assert len(np.unique(cells)) > n_cells // 2
+    got = _kernel.group_neighbours(X, 5, lo, hi, probe=(C, nprobe))
+    assert np.array_equal(got, want)
+    exact = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X[lo:hi], return_distance=False)[:, 1:]
+    missed = np.mean([len(set(a) - set(b)) for a, b in zip(exact, got)])
+    assert 0 < missed < 1.0  # it does miss neighbours (the oracle above is not the whole search)
+
+
+def test_probing_every_cell_is_the_whole_search():
+    from imbal_spark.sampling.grouping import cell_centroids
+
+    X = _clustered(5000, 20, 3)
+    C = cell_centroids(X[::5], 40)
+    want = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    assert np.array_equal(_kernel.group_neighbours(X, 5, probe=(C, 40)), want)
+
+
+@pytest.mark.parametrize("candidates", [1, 20])
+def test_probed_rows_short_of_candidates_are_searched_again(monkeypatch, candidates):
+    """A threshold too tight (forced) leaves rows with fewer than k + 1 + margin candidates among
+    their probed rows: a second scan with a higher threshold, then every probed row, still gives
+    the exact table over the probed cells."""
+    from imbal_spark.sampling.grouping import cell_centroids
+
+    X = _clustered(6000, 20, candidates)
+    C = cell_centroids(X[::6], 60)
+    monkeypatch.setattr(_kernel, "_PROBE_CANDIDATES", candidates)
+    monkeypatch.setattr(_kernel, "_FAST_SUBSET", 64)  # the second threshold too can fall short
+    want, _, _ = _probed_oracle(X, 5, 0, 6000, C, 8)
+    assert np.array_equal(_kernel.group_neighbours(X, 5, probe=(C, 8)), want)
+
+
+def test_nearest_cells_of_a_slice_are_the_whole_calls():
+    from imbal_spark.sampling.grouping import cell_centroids
+
+    X = _clustered(20000, 20, 9)
+    C = cell_centroids(X[::10], 100)
+    cells, probes = _kernel.nearest_cells(X, C, 0, 20000, 15)
+    c2, p2 = _kernel.nearest_cells(X, C, 9000, 17000, 15)
+    assert np.array_equal(cells, c2) and np.array_equal(probes[9000:17000], p2)
+    D = ((X[:500, None, :] - C[None, :, :]) ** 2).sum(-1)  # direct float64 distances
+    assert (cells[:500] == D.argmin(axis=1)).mean() > 0.99
+    assert (np.take_along_axis(D, probes[:500], axis=1) <= np.sort(D, axis=1)[:, 14:15] * (1 + 1e-5)).all()
+
+
+def test_rows_whose_probed_cells_hold_too_few_rows_search_the_whole_group():
+    """Cells of a few rows each, two probed: fewer rows than the search keeps, so those rows are
+    searched over the whole group (the per-row fallback)."""
+    X = _clustered(4200, 16, 5)
+    C = X[::4][:1000].copy()  # 1000 centroids on rows: cells of ~4 rows
+    want, cells, probes = _probed_oracle(X, 5, 0, 4200, C, 2)
+    few = np.array([np.isin(cells, p).sum() < 14 for p in probes])
+    assert few.mean() > 0.5
+    assert np.array_equal(_kernel.group_neighbours(X, 5, probe=(C, 2)), want)

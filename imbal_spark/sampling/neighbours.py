@@ -3,7 +3,8 @@
 A row's k nearest neighbours within its group's index are exactly those of its global k nearest
 neighbours that the index holds (plus stand-ins for the others), so recall@k of the in-group
 search is the share of a row's exact global k nearest neighbours (self excluded) that are in its
-group's index: its group's own rows or its halo. The sample's
+group's index: its group's own rows or its halo; where the group's rows search only the cells
+nearest them (``model.probe_cells``), in one of the cells the row probes. The sample's
 exact global neighbours come from a distributed brute-force search riding on the grouping's
 counting pass: every partition of the class scores the sample against its rows and keeps its k+1
 best per sample row; the partitions' candidates are merged in a tree on the executors, keeping
@@ -56,6 +57,22 @@ def in_index(model, X: np.ndarray, rows: np.ndarray, groups: np.ndarray) -> np.n
     r, g, _ = model.members(X)
     G = max(int(model.n_groups), 1)
     return np.isin(rows * G + groups, r * G + g).astype(np.int64)
+
+
+def probed(model, S: np.ndarray, sid: np.ndarray, X: np.ndarray, groups: np.ndarray, hit: np.ndarray):
+    """``hit`` (1 where candidate ``X[i]`` is in the index of sample row ``S[sid[i]]``'s group
+    ``groups[i]``) kept only where that group's probed search (``model.probe_cells``) reaches it:
+    the candidate's cell is one the sample row probes, as the kernel decides it."""
+    from ._kernel import nearest_cells
+
+    hit = np.asarray(hit).copy()
+    for g, (C, n_probe) in getattr(model, "probe_cells", {}).items():
+        sel = np.flatnonzero((groups == g) & (hit > 0))
+        if sel.size:
+            cell, _ = nearest_cells(X[sel], C)
+            _, P = nearest_cells(S[sid[sel]], C, nprobe=n_probe)
+            hit[sel] = (P == cell[:, None]).any(axis=1)
+    return hit
 
 
 def recall_from_candidates(sid, dist, hit, k) -> float:
@@ -117,6 +134,8 @@ class RecallProbe:
         sid, dist, Xc = best
         if len(self.S) == 0:
             return {"recall_at_k": None, "k": self.k, "sample_rows": 0}
-        hit = in_index(model, Xc, np.arange(len(Xc)), model.assign(self.S)[sid]) if len(Xc) else sid
+        own = model.assign(self.S)[sid]
+        hit = in_index(model, Xc, np.arange(len(Xc)), own) if len(Xc) else sid
+        hit = probed(model, self.S, sid, Xc, own, hit)
         return {"recall_at_k": round(float(recall_from_candidates(sid, dist, hit, self.k)), 6),
                 "k": self.k, "sample_rows": int(len(self.S))}

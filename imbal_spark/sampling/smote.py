@@ -126,7 +126,7 @@ def plan_parts(groups: dict, width: int, cores: int) -> dict:
 
 def generate_chunks(X: np.ndarray, n_new: int, k: int, rs: np.random.RandomState, part: int = 0,
                     parts: int = 1, parity: bool = True, chunk_rows: int | None = None,
-                    n_base: int | None = None, by_draws: bool = False):
+                    n_base: int | None = None, by_draws: bool = False, probe=None):
     """Yield, in chunks of ``chunk_rows``, the new rows of a group that ``part`` of ``parts`` makes:
     the draws whose base row lies in its rows (:func:`part_bounds`), or with ``by_draws`` the
     draws at its positions (:func:`draw_bounds`), in draw order. Every part replays the group's
@@ -136,7 +136,8 @@ def generate_chunks(X: np.ndarray, n_new: int, k: int, rs: np.random.RandomState
     give the same rows. ``parity`` (a class in one group) uses imbalanced-learn's own neighbour
     search up to ``PARITY_SEARCH_ROWS`` rows; larger groups use the faster exact search for large
     high-dimensional groups. ``n_base``: the first ``n_base`` rows of ``X`` are the group's own
-    (base) rows, the rest its halo, searched but never drawn."""
+    (base) rows, the rest its halo, searched but never drawn. ``probe``: (centroids, cells probed)
+    of a split class's group whose rows search only their nearest cells."""
     n = X.shape[0] if n_base is None else n_base
     if by_draws:
         (lo, hi), (a, b) = (0, n), draw_bounds(n_new, part, parts)
@@ -146,8 +147,10 @@ def generate_chunks(X: np.ndarray, n_new: int, k: int, rs: np.random.RandomState
     first = next(draws, None)
     if first is None:  # no draw of this part's: no search
         return
-    search = _kernel.neighbours if parity and X.shape[0] <= PARITY_SEARCH_ROWS else _kernel.group_neighbours
-    nn = search(X, k, lo, hi)
+    if parity and X.shape[0] <= PARITY_SEARCH_ROWS:
+        nn = _kernel.neighbours(X, k, lo, hi)
+    else:
+        nn = _kernel.group_neighbours(X, k, lo, hi, probe=None if parity else probe)
     step = chunk_rows or max(1, OUT_VALUES // max(X.shape[1], 1))
     for rows, cols, steps in _rechunk(itertools.chain([first], draws), step):
         yield _kernel.interpolate(X, _kernel.Draw(rows, nn[rows - lo, cols], steps, nn))
@@ -177,6 +180,12 @@ def generate_part(X, n_new, k, rs, part=0, parts=1, parity=True, n_base=None, by
     return np.vstack(out) if out else np.empty((0, X.shape[1]))
 
 
+def check_probe(p):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 < p <= 1:
+        raise ConfigError(f"probe must be a number above 0 and at most 1 (the share of a split class's k-NN "
+                          f"index each row searches: its nearest cells; 1 searches all of it), got {p!r}")
+
+
 def check_halo(h):
     if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) or not 0 <= h <= MAX_HALO:
         raise ConfigError(f"halo must be a number from 0 to {MAX_HALO} (the share of a k-NN index given to "
@@ -201,6 +210,13 @@ class SMOTE(BaseSampler):
     share of each index given to rows of neighbouring groups (see :mod:`.grouping`): 0 cuts the
     class into the fewest groups; the default 0.6 cuts smaller groups and finds most of the
     neighbours the cuts separate, for ~1/3 more k-NN work on 20-dimensional data.
+
+    ``probe`` (above 0, at most 1) is the share of its group's k-NN index each row of a split class
+    searches: a large high-dimensional index is cut into cells of ~400 rows around centroids fitted
+    to the grouping sample, and a row searches the cells nearest it (exactly over those rows). The
+    default 0.15 keeps ~0.99 of the neighbours the index holds on the benchmark data for ~1/3 of
+    the k-NN time; 1 searches every row of the index. The summary's neighbour recall counts it. A
+    class in one group is always searched whole (imbalanced-learn's neighbours).
     """
 
     _sampling_type = OVER
@@ -208,17 +224,18 @@ class SMOTE(BaseSampler):
 
     def __init__(self, label_col="label", features=None, sampling_strategy="auto", k_neighbors=5,
                  random_state=42, max_group_rows=100_000, id_cols=(), order_col=None,
-                 weight_col="weight", recall_sample=200, halo=0.6):
+                 weight_col="weight", recall_sample=200, halo=0.6, probe=0.15):
         super().__init__(label_col=label_col, features=features, sampling_strategy=sampling_strategy,
                          random_state=random_state, id_cols=id_cols, weight_col=weight_col,
                          order_col=order_col, max_group_rows=max_group_rows)
         self.k_neighbors = k_neighbors
         self.recall_sample = recall_sample
         self.halo = halo
+        self.probe = probe
 
     def get_params(self) -> dict:
         return {**super().get_params(), "k_neighbors": self.k_neighbors, "recall_sample": self.recall_sample,
-                "halo": self.halo}
+                "halo": self.halo, "probe": self.probe}
 
     def _check_params(self):
         super()._check_params()
@@ -233,6 +250,7 @@ class SMOTE(BaseSampler):
             raise ConfigError(f"recall_sample must be an integer from 0 to {MAX_SAMPLE_ROWS:,} (rows whose exact "
                               f"neighbours are compared with their group's; the driver holds them), got {r!r}")
         check_halo(self.halo)
+        check_probe(self.probe)
 
     # -- the counting pass also checks every feature value ----------------------------------------
 
@@ -351,7 +369,7 @@ class SMOTE(BaseSampler):
                 try:
                     model, sizes, grouped = build_group_model(cdf, xcols, counts[c], k, self.max_group_rows,
                                                               float(self.halo), sample=sample, probe=probe,
-                                                              order_col=order)
+                                                              order_col=order, probe_share=float(self.probe))
                 except InputError as e:
                     raise InputError(f"class {c!r}: {e}") from None
                 if grouped is not cdf:  # copies numbered (and cached) to be split: the plain copy goes
@@ -365,11 +383,14 @@ class SMOTE(BaseSampler):
             drawn = rng.multinomial(targets[c], probs / probs.sum())
             alloc = {g: int(n) for g, n in zip(gids, drawn) if n > 0}
             plans[idx[c]] = {"key": class_key(c), "single": False, "alloc": alloc, "rows": dict(sizes),
-                             "index": dict(model.index_rows)}
+                             "index": dict(model.index_rows),
+                             "probe": {g: v for g, v in model.probe_cells.items() if g in alloc}}
             groups[c] = {"groups": len(sizes), "rows_min": min(sizes.values()), "rows_max": max(sizes.values()),
                          "axes_cuts": list(model.splits), "halo": float(self.halo),
                          "index_rows_max": max(model.index_rows.values()),
-                         "halo_rows": int(sum(model.index_rows.values()) - sum(sizes.values()))}
+                         "halo_rows": int(sum(model.index_rows.values()) - sum(sizes.values())),
+                         "probe": float(self.probe), "probed_groups": len(model.probe_cells),
+                         "cells_max": max((len(C) for C, _ in model.probe_cells.values()), default=0)}
             if model.recall is not None:
                 recall[c] = model.recall
             inputs.append(_assign_groups(cdf, xcols, model, set(alloc)))
@@ -451,7 +472,7 @@ def _make_kernel(plans, parts, by_draws, xcols, order, k, seed):
         del pdf, parts_xo
         rs = _kernel.group_random_state(seed, plan["key"], None if plan["single"] else g)
         for X_new in generate_chunks(X, n_new, k, rs, p, parts[(ci, g)], parity=plan["single"], n_base=n_base,
-                                     by_draws=(ci, g) in by_draws):
+                                     by_draws=(ci, g) in by_draws, probe=plan.get("probe", {}).get(g)):
             out = pd.DataFrame(X_new, columns=xcols)
             out.insert(0, "_c", np.int32(ci))
             yield out
