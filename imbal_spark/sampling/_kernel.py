@@ -39,8 +39,9 @@ _PROBE_CHUNK = 4096
 #: Candidates per row the probed search's threshold aims at: fewer than the fast path's, as the
 #: threshold's error only sends a row to the (rare) whole-probe search.
 _PROBE_CANDIDATES = 128
-#: Rows per chunk when rows are scored against centroids (a 16 MB float64 block at 256 cells).
-_CENTROID_CHUNK = 8192
+#: Distances per chunk when rows are scored against centroids (an 8 MB float32 block, whatever
+#: the number of cells).
+_CENTROID_BLOCK = 1 << 21
 #: Bits of the int64 sort key (row in tile, float32 value, column) of the fast path's candidates;
 #: groups with more columns than fit (over ~8M rows) take a stable argsort instead.
 _PACK_BITS = 63
@@ -189,11 +190,12 @@ def nearest_cells(X: np.ndarray, C: np.ndarray, lo: int = 0, hi: int | None = No
     Cs = pow2_scaled(Cc).astype(np.float32)
     # [x, 1] . [-2c, |c|^2] = |c|^2 - 2 x.c: the squared distance less |x|^2, in one GEMM
     CaT = np.ascontiguousarray(np.hstack([-2.0 * Cs, np.einsum("ij,ij->i", Cs, Cs)[:, None]]).T)
-    cells = np.empty(n, dtype=np.intp)
-    probes = np.empty((max(hi - lo, 0), nprobe), dtype=np.intp)
+    cells = np.empty(n, dtype=np.int32)
+    probes = np.empty((max(hi - lo, 0), nprobe), dtype=np.int32)
+    chunk = max(64, _CENTROID_BLOCK // max(len(C), 1))
     with threadpool_limits(limits=_BLAS_THREADS):
-        for s in range(0, n, _CENTROID_CHUNK):
-            e = min(n, s + _CENTROID_CHUNK)
+        for s in range(0, n, chunk):
+            e = min(n, s + chunk)
             Xa = np.ones((e - s, C.shape[1] + 1), np.float32)
             Xa[:, :-1] = pow2_scaled(np.asarray(X[s:e], dtype=np.float64) - mu, like=Cc)
             D = Xa @ CaT
@@ -209,12 +211,12 @@ def nearest_cells(X: np.ndarray, C: np.ndarray, lo: int = 0, hi: int | None = No
     return cells, probes
 
 
-def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, cells: np.ndarray,
-                      probes: np.ndarray) -> np.ndarray:
+def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndarray, nprobe: int) -> np.ndarray:
     """(hi - lo, k) indices of rows ``lo:hi``'s k nearest other rows of ``X`` among the rows whose
-    cell (``cells``, from :func:`nearest_cells`) is one of the row's probed cells (its row of
-    ``probes``): exact over that set, so what it misses is exactly the row's true neighbours in
-    cells it does not probe (what the recall measurement counts).
+    cell (nearest centroid of ``C``, :func:`nearest_cells`) is one of the ``nprobe`` cells nearest
+    the row: exact over that set, so what it misses is exactly the row's true neighbours in cells
+    it does not probe (what the recall measurement counts). A row whose probed cells hold fewer
+    rows than the search keeps is searched over all of ``X``.
 
     An inverted-file search: the index is ordered by cell; query rows are taken in chunks, each
     cell's block of index rows is scored in float32 against the chunk's rows that probe it (a GEMM
@@ -227,8 +229,9 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, cells: np.
     n, dim = X.shape
     hi = n if hi is None else min(hi, n)
     m = min(k + 1 + _FAST_MARGIN, n)
-    nlist = int(cells.max()) + 1 if n else 0
-    nlist = max(nlist, int(probes.max()) + 1 if probes.size else 0)
+    nlist = len(C)
+    cells = nearest_cells(X, C)[0]  # on the rows as the driver sees them
+    raw, X = X, pow2_scaled(X)
     order = np.argsort(cells, kind="stable")  # index rows by cell, canonical order within one
     starts = np.searchsorted(cells[order], np.arange(nlist + 1))
     Xc = X - X.mean(axis=0)
@@ -280,7 +283,7 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, cells: np.
     with threadpool_limits(limits=_BLAS_THREADS):
         for s in range(lo, hi, _PROBE_CHUNK):
             q = min(_PROBE_CHUNK, hi - s)
-            P = probes[s - lo:s - lo + q]
+            P = nearest_cells(raw[s:s + q], C, 0, q, nprobe)[1]  # a chunk's probes at a time
             Q = np.empty((q, dim + 2), np.float32)
             Q[:, :dim] = -2.0 * X32[s:s + q]
             Q[:, dim] = 1.0
@@ -375,9 +378,7 @@ def group_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None, 
     of its ``nprobe`` nearest cells (:func:`probed_neighbours`), in the fast path's regime."""
     if X.shape[1] >= _FAST_MIN_FEATURES and X.shape[0] >= _FAST_MIN_ROWS:
         if probe is not None:
-            C, nprobe = probe
-            cells, probes = nearest_cells(X, C, lo, hi, int(nprobe))  # on the rows as the driver sees them
-            return probed_neighbours(pow2_scaled(X), k, lo, hi, cells, probes)
+            return probed_neighbours(X, k, lo, hi, np.asarray(probe[0], dtype=np.float64), int(probe[1]))
         return fast_neighbours(pow2_scaled(X), k, lo, hi)
     return neighbours(pow2_scaled(X), k, lo, hi)
 
