@@ -574,29 +574,76 @@ def test_probing_every_cell_is_the_whole_search():
     assert np.array_equal(_kernel.group_neighbours(X, 5, probe=(C, 40)), want)
 
 
-@pytest.mark.parametrize("candidates", [1, 20])
-def test_probed_rows_short_of_candidates_are_searched_again(monkeypatch, candidates):
+@pytest.mark.parametrize("candidates,subset", [(20, 1024), (1, 6000)], ids=["second-scan", "all-probed-rows"])
+def test_probed_rows_short_of_candidates_are_searched_again(monkeypatch, candidates, subset):
     """A threshold too tight (forced) leaves rows with fewer than k + 1 + margin candidates among
-    their probed rows: a second scan with a higher threshold, then every probed row, still gives
-    the exact table over the probed cells."""
+    their probed rows: a second scan with a higher threshold, and where that too falls short (every
+    row, when the threshold is a row's distance to itself), all of its probed rows, still give the
+    exact table over the probed cells."""
     from imbal_spark.sampling.grouping import cell_centroids
 
     X = _clustered(6000, 20, candidates)
     C = cell_centroids(X[::6], 60)
     monkeypatch.setattr(_kernel, "_PROBE_CANDIDATES", candidates)
-    monkeypatch.setattr(_kernel, "_FAST_SUBSET", 64)  # the second threshold too can fall short
+    monkeypatch.setattr(_kernel, "_FAST_SUBSET", subset)
+    scans = []
+    top_m = _kernel._top_m
+    monkeypatch.setattr(_kernel, "_top_m", lambda rr, cc, gg, q, *a: scans.append(q) or top_m(rr, cc, gg, q, *a))
     want, _, _ = _probed_oracle(X, 5, 0, 6000, C, 8)
     assert np.array_equal(_kernel.group_neighbours(X, 5, probe=(C, 8)), want)
+    assert len(scans) > 2  # two first scans (blocks of 4096 rows), then second ones
+    if subset == 6000:
+        assert scans[1] == 4096 and scans[-1] == 6000 - 4096  # every row scanned twice
+
+
+def test_probed_search_of_copies_stays_exact_with_a_small_candidate_budget(monkeypatch):
+    """1,500 copies of one row are each other's candidates (and fail the float32 certificate: their
+    distances are all 0): the query rows are cut into many small blocks by the budget, the copies
+    are searched again in float64 over their probed rows together, and every row's neighbour
+    distances are those of the exact search over its probed cells."""
+    from imbal_spark.sampling.grouping import cell_centroids
+
+    X = _clustered(5000, 20, 4)
+    X[1000:2500] = X[1000]
+    C = cell_centroids(np.unique(X[::3], axis=0), 48)
+    monkeypatch.setattr(_kernel, "_PROBE_BUDGET", 100_000)
+    scans = []
+    top_m = _kernel._top_m
+    monkeypatch.setattr(_kernel, "_top_m", lambda rr, cc, gg, q, *a: scans.append(q) or top_m(rr, cc, gg, q, *a))
+    got = _kernel.group_neighbours(X, 5, probe=(C, 6))
+    want, cells, probes = _probed_oracle(X, 5, 0, 5000, C, 6)
+    d = lambda nn: np.sort(((X[nn] - X[:, None, :]) ** 2).sum(-1), axis=1)
+    np.testing.assert_array_equal(d(got), d(want))
+    assert (d(got)[1000:2500] == 0).all()
+    assert len(scans) > 20 and min(scans) < 100  # blocks of a few dozen copies
+
+
+def test_probed_search_pieced_over_parts_is_the_whole_search():
+    """Tasks sharing a group search 256-aligned ranges of its rows: the pieces together are the
+    whole range's table (cells and probes come from blocks aligned on row 0)."""
+    from imbal_spark.sampling.grouping import cell_centroids
+
+    X = _clustered(30_000, 16, 8)
+    C = cell_centroids(X[::20], 100)
+    whole = _kernel.group_neighbours(X, 5, 0, 30_000, probe=(C, 12))
+    bounds = [0, 256 * 7, 256 * 50, 256 * 82, 256 * 90, 30_000]
+    pieces = [_kernel.group_neighbours(X, 5, a, b, probe=(C, 12)) for a, b in zip(bounds, bounds[1:])]
+    assert np.array_equal(np.vstack(pieces), whole)
 
 
 def test_nearest_cells_of_a_slice_are_the_whole_calls():
+    """Over more rows than one block: an aligned block scored alone gives the whole call's cells
+    and probes, a row's own cell is the first it probes, and both agree with direct distances."""
     from imbal_spark.sampling.grouping import cell_centroids
 
-    X = _clustered(20000, 20, 9)
-    C = cell_centroids(X[::10], 100)
-    cells, probes = _kernel.nearest_cells(X, C, 0, 20000, 15)
-    c2, p2 = _kernel.nearest_cells(X, C, 9000, 17000, 15)
-    assert np.array_equal(cells, c2) and np.array_equal(probes[9000:17000], p2)
+    X = _clustered(50_000, 20, 9)
+    C = cell_centroids(X[::25], 100)
+    block = _kernel._cell_block(100)
+    assert block < 25_000
+    cells, probes = _kernel.nearest_cells(X, C, 0, 50_000, 15)
+    assert (probes[:, 0] == cells).all()
+    c2, p2 = _kernel.nearest_cells(X[block:2 * block], C, 100, block - 100, 15)
+    assert np.array_equal(cells[block:2 * block], c2) and np.array_equal(probes[block + 100:2 * block - 100], p2)
     D = ((X[:500, None, :] - C[None, :, :]) ** 2).sum(-1)  # direct float64 distances
     assert (cells[:500] == D.argmin(axis=1)).mean() > 0.99
     assert (np.take_along_axis(D, probes[:500], axis=1) <= np.sort(D, axis=1)[:, 14:15] * (1 + 1e-5)).all()

@@ -39,6 +39,9 @@ _PROBE_CHUNK = 4096
 #: Candidates per row the probed search's threshold aims at: fewer than the fast path's, as the
 #: threshold's error only sends a row to the (rare) whole-probe search.
 _PROBE_CANDIDATES = 128
+#: Candidates expected in one scan of the probed search (~20 bytes each, sorted): query rows are
+#: taken fewer at a time when copies of one row make each other's candidates.
+_PROBE_BUDGET = 1 << 21
 #: Distances per chunk when rows are scored against centroids (an 8 MB float32 block, whatever
 #: the number of cells).
 _CENTROID_BLOCK = 1 << 21
@@ -172,6 +175,11 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
     return out
 
 
+def _cell_block(n_cells: int) -> int:
+    """Rows per block when rows are scored against ``n_cells`` centroids (blocks aligned on row 0)."""
+    return max(64, _CENTROID_BLOCK // max(n_cells, 1))
+
+
 def nearest_cells(X: np.ndarray, C: np.ndarray, lo: int = 0, hi: int | None = None, nprobe: int = 0):
     """Each row's nearest centroid of ``C`` (its cell; ties to the lower index) and, for rows
     ``lo:hi``, the ``nprobe`` nearest centroids, nearest first (the cell first): ``(cells,
@@ -185,6 +193,7 @@ def nearest_cells(X: np.ndarray, C: np.ndarray, lo: int = 0, hi: int | None = No
     n = X.shape[0]
     hi = n if hi is None else min(hi, n)
     C = np.asarray(C, dtype=np.float64)
+    nprobe = min(int(nprobe), len(C))
     mu = C.mean(axis=0)
     Cc = C - mu
     Cs = pow2_scaled(Cc).astype(np.float32)
@@ -192,7 +201,7 @@ def nearest_cells(X: np.ndarray, C: np.ndarray, lo: int = 0, hi: int | None = No
     CaT = np.ascontiguousarray(np.hstack([-2.0 * Cs, np.einsum("ij,ij->i", Cs, Cs)[:, None]]).T)
     cells = np.empty(n, dtype=np.int32)
     probes = np.empty((max(hi - lo, 0), nprobe), dtype=np.int32)
-    chunk = max(64, _CENTROID_BLOCK // max(len(C), 1))
+    chunk = _cell_block(len(C))
     with threadpool_limits(limits=_BLAS_THREADS):
         for s in range(0, n, chunk):
             e = min(n, s + chunk)
@@ -218,18 +227,25 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
     it does not probe (what the recall measurement counts). A row whose probed cells hold fewer
     rows than the search keeps is searched over all of ``X``.
 
-    An inverted-file search: the index is ordered by cell; query rows are taken in chunks, each
-    cell's block of index rows is scored in float32 against the chunk's rows that probe it (a GEMM
-    with the per-row threshold riding in it, as :func:`fast_neighbours` does), and the same
-    selection, float64 re-ranking and certification follow, a row that fails being searched again
-    in float64 over its probed rows. With a sixth of the cells probed, a row is scored against
-    about a sixth of the index."""
+    An inverted-file search: the index is ordered by cell; query rows are taken in blocks, each
+    cell's index rows are scored in float32 against the block's rows that probe it (a GEMM with
+    the per-row threshold riding in it, as :func:`fast_neighbours` does), and the same selection,
+    float64 re-ranking and certification follow, a row that fails being searched again in float64
+    over its probed rows (rows with the same probes together: copies of one row share them). With
+    a sixth of the cells probed, a row is scored against about a sixth of the index.
+
+    Cells and probes come from one computation per block of rows aligned on row 0, so a row's own
+    cell is the first it probes and every task holding the group (any ``lo:hi``) gets the same
+    probes. Query blocks are cut so that their expected candidates (estimated on the threshold's
+    subset) stay bounded: copies of one row are all candidates of each other."""
     from threadpoolctl import threadpool_limits
 
     n, dim = X.shape
     hi = n if hi is None else min(hi, n)
+    nprobe = max(1, min(int(nprobe), len(C)))
     m = min(k + 1 + _FAST_MARGIN, n)
     nlist = len(C)
+    block = _cell_block(nlist)
     cells = nearest_cells(X, C)[0]  # on the rows as the driver sees them
     raw, X = X, pow2_scaled(X)
     order = np.argsort(cells, kind="stable")  # index rows by cell, canonical order within one
@@ -245,7 +261,8 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
     norms2 = np.einsum("ij,ij->i", Xc, Xc)
     R = float(np.sqrt(norms2.max())) if n else 0.0
     out = np.empty((max(hi - lo, 0), k), dtype=np.intp)
-    tile = _FAST_TILE[0] * _FAST_TILE[1]
+    widest = int(np.diff(starts).max()) if nlist else 0
+    tile = max(_FAST_TILE[0] * _FAST_TILE[1], widest)  # a cell wider than a tile: one row at a time
     buf, mask = np.empty(tile, np.float32), np.empty(tile, bool)
     cbits = max(1, int(n - 1).bit_length())
     packed = (_PROBE_CHUNK - 1).bit_length() + 32 + cbits <= _PACK_BITS
@@ -254,10 +271,11 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
         cols = np.concatenate([np.arange(starts[j], starts[j + 1]) for j in p])
         return cols if len(cols) >= m else np.arange(n)
 
-    def with_threshold(Q, r):  # the per-row threshold: the r-th value over the strided subset
-        thr = np.partition(Q[:, :-1] @ XsT, r, axis=1)[:, r]
+    def with_threshold(Q, r):  # the per-row threshold (the r-th value over the strided subset)
+        S = Q[:, :-1] @ XsT
+        thr = np.partition(S, r, axis=1)[:, r]
         Q[:, -1] = -(thr + np.float32(1e-4) * (np.abs(thr) + scale))  # widened: GEMMs round apart
-        return Q
+        return (S <= -Q[:, -1:]).sum(axis=1) * stride  # candidates expected per row
 
     def scan(P, Q):  # the m best candidates of rows Q among the rows of their probed cells P
         flat = P.ravel()
@@ -280,35 +298,60 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
         cand, worst, r = _top_m(rr, cc, gg, len(Q), m, Q[:, -1], packed, 32 + cbits, cbits)
         return cand, worst, np.flatnonzero(np.bincount(r, minlength=len(Q)) < m)
 
-    with threadpool_limits(limits=_BLAS_THREADS):
-        for s in range(lo, hi, _PROBE_CHUNK):
-            q = min(_PROBE_CHUNK, hi - s)
-            P = nearest_cells(raw[s:s + q], C, 0, q, nprobe)[1]  # a chunk's probes at a time
-            Q = np.empty((q, dim + 2), np.float32)
-            Q[:, :dim] = -2.0 * X32[s:s + q]
-            Q[:, dim] = 1.0
-            cand, worst, short = scan(P, with_threshold(Q, rank))
-            if short.size:  # too few under the threshold: again with one ~8x higher
-                c2, w2, still = scan(P[short], with_threshold(Q[short], min(XsT.shape[1] - 1, 8 * rank + 7)))
-                cand[short], worst[short] = c2, w2
-                for i in short[still]:  # still too few (rare): every row of its probed cells
-                    cols = probed_cols(P[i])
-                    full = Q[i, :-1] @ XaT[:-1, cols]
-                    pick = np.argpartition(full, m - 1)[:m]
-                    cand[i], worst[i] = cols[pick], float(full[pick].max())
-            cand = order[cand]  # back to the group's row numbers
-            qn2 = norms2[s:s + q]
-            worst += qn2
-            err = (dim + 8) * 2.0 ** -23 * (2.0 * np.sqrt(qn2) * R + R * R + np.abs(Q[:, -1]))
-            ranked, d_k = _rerank(Xc, s, cand, k)
-            for i in np.flatnonzero(~(d_k < worst - err)):  # not certified: float64 over its probed rows
-                cols = order[probed_cols(P[i])]
-                G64 = norms2[cols] - 2.0 * (Xc[cols] @ Xc[s + i])
-                c64 = cols[np.argpartition(G64, m - 1)[:m]]
-                ranked[i] = _rerank(Xc, np.array([s + i]), c64[None, :], k)[0][0]
-            out[s - lo:s - lo + q] = ranked[:, 1:k + 1]
-    return out
+    def by_probes(rows, P):  # rows (block positions) grouped by identical probes, in pieces
+        keys, inv = np.unique(P[rows], axis=0, return_inverse=True)
+        for u in range(len(keys)):
+            same = rows[inv.ravel() == u]
+            for t in range(0, len(same), _FAST_TILE[0]):
+                yield same[t:t + _FAST_TILE[0]], probed_cols(keys[u])
 
+    def search(s, P):  # rows s .. s + len(P) with their probes P
+        q = len(P)
+        Q = np.empty((q, dim + 2), np.float32)
+        Q[:, :dim] = -2.0 * X32[s:s + q]
+        Q[:, dim] = 1.0
+        est = with_threshold(Q, rank)
+        cand, worst = np.empty((q, m), dtype=np.intp), np.empty(q)
+        short = []
+        # blocks of rows whose expected candidates fit the budget (at most _PROBE_CHUNK rows)
+        b = 0
+        while b < q:
+            e = min(q, max(b + 1, b + int(np.searchsorted(np.cumsum(est[b:]), _PROBE_BUDGET, side="right"))))
+            cand[b:e], worst[b:e], sh = scan(P[b:e], Q[b:e])
+            short.append(sh + b)
+            b = e
+        short = np.concatenate(short)
+        if short.size:  # too few under the threshold: again with one ~8x higher
+            Qs = Q[short]
+            with_threshold(Qs, min(XsT.shape[1] - 1, 8 * rank + 7))
+            c2, w2, still = scan(P[short], Qs)
+            cand[short], worst[short] = c2, w2
+            for rows, cols in by_probes(short[still], P):  # still too few (rare): all probed rows
+                full = Q[rows, :-1] @ XaT[:-1, cols]
+                pick = np.argpartition(full, m - 1, axis=1)[:, :m]
+                cand[rows] = cols[pick]
+                worst[rows] = np.take_along_axis(full, pick, axis=1).max(axis=1)
+        cand = order[cand]  # back to the group's row numbers
+        qn2 = norms2[s:s + q]
+        worst += qn2
+        err = (dim + 8) * 2.0 ** -23 * (2.0 * np.sqrt(qn2) * R + R * R + np.abs(Q[:, -1]))
+        ranked, d_k = _rerank(Xc, s, cand, k)
+        bad = np.flatnonzero(~(d_k < worst - err))
+        for rows, cols in by_probes(bad, P):  # not certified: float64 over the probed rows
+            cols = order[cols]
+            G64 = norms2[cols][None, :] - 2.0 * (Xc[s + rows] @ Xc[cols].T)
+            c64 = cols[np.argpartition(G64, m - 1, axis=1)[:, :m]]
+            ranked[rows] = _rerank(Xc, s + rows, c64, k)[0]
+        return ranked[:, 1:k + 1]
+
+    with threadpool_limits(limits=_BLAS_THREADS):
+        for b0 in range(lo - lo % block, hi, block):  # blocks aligned on row 0, as ``cells``
+            b1 = min(b0 + block, n)
+            a, e = max(b0, lo), min(b1, hi)
+            P = nearest_cells(raw[b0:b1], C, a - b0, e - b0, nprobe)[1]
+            for s in range(a, e, _PROBE_CHUNK):
+                out[s - lo:min(e, s + _PROBE_CHUNK) - lo] = search(s, P[s - a:s - a + _PROBE_CHUNK])
+    return out
 
 def _top_m(rr, cc, gg, q: int, m: int, thr: np.ndarray, packed: bool, vshift: int, cbits: int):
     """Of the candidates (query row, column, float32 value) gathered tile by tile, the ``m`` best

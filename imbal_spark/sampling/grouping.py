@@ -511,6 +511,9 @@ PROBE_SAMPLE_PER_CELL = 20
 #: ... of which k-means fits at most this many per centroid (as good offline as 80, in half the time)
 PROBE_FIT_PER_CELL = 32
 PROBE_ITERATIONS = 6
+#: Rows a row's probed cells must hold on average (the kernel searches the whole index for a row
+#: whose probed cells hold fewer than it keeps, ~k + 9; the recall counts only probed cells).
+PROBE_MIN_REACH = 1000
 
 
 def cell_centroids(S: np.ndarray, n_cells: int, iterations: int = PROBE_ITERATIONS) -> np.ndarray:
@@ -537,7 +540,7 @@ def plan_probes(model: "GroupModel", S: np.ndarray, share: float) -> dict:
     rows); each row then searches the rows of the ``ceil(share x cells)`` cells nearest it. A
     row's exact neighbours are mostly in the cells nearest it (on the benchmark data, a sixth of
     the cells keeps ~0.99 of them), so the k-NN costs about ``share`` of the whole search's."""
-    from ._kernel import _FAST_MIN_FEATURES
+    from ._kernel import _FAST_MIN_FEATURES, _FAST_MIN_ROWS
 
     if share >= 1.0 or model.n_groups < 2 or S.shape[1] < _FAST_MIN_FEATURES or not len(S):
         return {}
@@ -551,7 +554,10 @@ def plan_probes(model: "GroupModel", S: np.ndarray, share: float) -> dict:
         mine = r[g == grp]
         n_cells = min(int(rows) // PROBE_CELL_ROWS, len(mine) // PROBE_SAMPLE_PER_CELL)
         n_probe = math.ceil(share * n_cells)
-        if n_cells >= PROBE_MIN_CELLS and n_probe < n_cells:
+        # only where the kernel's fast path runs (it ignores cells elsewhere, and the recall must
+        # count what it searches), and with probes holding far more rows than a row keeps
+        if n_cells >= PROBE_MIN_CELLS and n_probe < n_cells and int(rows) >= _FAST_MIN_ROWS \
+                and n_probe * int(rows) >= PROBE_MIN_REACH * n_cells:
             # at most PROBE_FIT_PER_CELL rows a centroid, evenly spaced in the sample's hash order
             keep = mine[np.linspace(0, len(mine) - 1, min(len(mine), PROBE_FIT_PER_CELL * n_cells)).astype(np.int64)]
             out[int(grp)] = (cell_centroids(S[np.unique(keep)], n_cells), n_probe)
