@@ -278,8 +278,8 @@ def test_a_class_larger_than_the_sample_is_cut_from_it_deterministically(spark, 
     mino = vals[np.arange(3000) % distinct]
     maj = rng.normal(size=(6000, 3)) * 3
     pdf = pd.DataFrame(np.vstack([maj, mino]), columns=list("abc")).assign(label=[0] * 6000 + [1] * 3000)
-    outs = []
-    for parts in (1, 4):
+    outs, summaries = [], []
+    for parts in (1, 4, 40):  # 40: the counting pass merges its partials on the executors first
         s = SMOTE(label_col="label", k_neighbors=3, random_state=5, max_group_rows=500, recall_sample=50)
         out = s.fit_resample(spark.createDataFrame(pdf).repartition(parts))
         new = out.where("is_synthetic").select("a", "b", "c", "label").toPandas()
@@ -289,7 +289,9 @@ def test_a_class_larger_than_the_sample_is_cut_from_it_deterministically(spark, 
         assert len(new) == 3000 and (new["label"] == 1).all()
         assert g["groups"] >= 6 and g["index_rows_max"] <= 500 and g["halo_rows"] > 0
         assert s.summary_["neighbour_recall"][1]["sample_rows"] == 50
-    assert np.array_equal(outs[0], outs[1])
+        summaries.append((s.summary_["groups"], s.summary_["neighbour_recall"]))
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+    assert summaries[0] == summaries[1] == summaries[2]
     if distinct > 100:  # the segment check below is over every pair of distinct rows
         return
     A = vals[:, None, :]
