@@ -302,6 +302,29 @@ def test_a_class_larger_than_the_sample_is_cut_from_it_deterministically(spark, 
         assert np.abs(A + t[..., None] * AB - p).max(-1).min() < 1e-9
 
 
+@pytest.mark.parametrize("chunk,parts", [(8192, 4), (7, 2)], ids=["one-blob-a-partition", "7-row-blobs"])
+def test_the_class_sample_is_the_hash_chosen_rows_with_their_copies_counted(spark, monkeypatch, chunk, parts):
+    """The grouping sample reaches the driver in blobs (of at most ``_SAMPLE_CHUNK`` rows, shrunk
+    here), fetched a few partitions at a time into one array: it is exactly the class's rows whose
+    hash falls under the threshold, made distinct with their copies counted, in (hash, values)
+    order. Oracle: pandas over every row of the class and its Spark hash."""
+    from imbal_spark.sampling import grouping
+
+    monkeypatch.setattr(grouping, "_SAMPLE_CHUNK", chunk)
+    monkeypatch.setattr(grouping, "_COLLECT_PARTS", parts)
+    rng = np.random.default_rng(8)
+    vals = rng.normal(size=(3000, 3))
+    X = vals[rng.integers(0, 3000, size=4000)]  # copies of rows, in several partitions
+    df = spark.createDataFrame(pd.DataFrame(X, columns=list("abc"))).repartition(5)
+    S, n = grouping.class_sample(df, list("abc"), len(X), seed=11, rows=1000)
+    every = df.select(grouping.sample_hash(11, list("abc")).alias("h"), "a", "b", "c").toPandas()
+    kept = every[every["h"] < int(-(2 ** 63) + 1000 / 4000 * 2.0 ** 64)]
+    want = kept.groupby(["h", "a", "b", "c"]).size().reset_index().sort_values(["h", "a", "b", "c"])
+    assert 500 < len(want) < len(kept) < 1500  # a sample (not the small-sample fallback), with copies
+    assert np.array_equal(S, want[["a", "b", "c"]].to_numpy())
+    assert np.array_equal(n, want[0].to_numpy())
+
+
 def test_copies_are_numbered_in_blocks_of_k_plus_one(spark):
     """Copies are dealt round the groups in blocks of k + 1 (the last takes the remainder): fewer
     than 2 (k + 1) copies stay together, so each keeps k copies as neighbours and gives back

@@ -419,31 +419,39 @@ def _collect_packed(frame, xcols):
                 hs.append(pdf["_hash"].to_numpy(dtype=np.int64))
         if xs:
             X, n, h = _distinct_rows(np.concatenate(xs), np.concatenate(ns), np.concatenate(hs))
-            yield pd.DataFrame({"x": [X.tobytes()], "n": [n.tobytes()], "h": [h.tobytes()]})
+            # blobs of at most _SAMPLE_CHUNK rows (~1 MB): the driver unpickles one at a time (a
+            # binary value crosses as a latin-1 string: ~4 transient copies of each blob)
+            cut = range(0, len(n), _SAMPLE_CHUNK)
+            yield pd.DataFrame({"x": [X[s:s + _SAMPLE_CHUNK].tobytes() for s in cut],
+                                "n": [n[s:s + _SAMPLE_CHUNK].tobytes() for s in cut],
+                                "h": [h[s:s + _SAMPLE_CHUNK].tobytes() for s in cut],
+                                "rows": [len(n[s:s + _SAMPLE_CHUNK]) for s in cut]})
 
-    xs, ns, hs = [], [], []
-    # the blobs are made by one parallel job and kept (a blob per partition, the sample's size in
-    # all), then brought back a few partitions at a time (toLocalIterator: a job per partition):
-    # the driver never holds a whole pickled copy of the sample besides its numbers
-    packed = frame.mapInPandas(pack, "x binary, n binary, h binary").persist()
+    # the blobs are made by one parallel job and kept (the sample's size in all); their row count
+    # sizes the driver's array, then they are brought back a few partitions at a time
+    # (toLocalIterator: a job per partition), each copied into place and dropped: the driver holds
+    # the sample's numbers once, plus a blob or two in transit
+    packed = frame.mapInPandas(pack, "x binary, n binary, h binary, rows long").persist()
     try:
-        packed.count()
+        total = packed.agg(F.sum("rows")).first()[0] or 0
+        S = np.empty((int(total), d))
+        ns, hs, at, over = [], [], 0, False
         for r in packed.coalesce(_COLLECT_PARTS).toLocalIterator():
-            xs.append(np.frombuffer(r["x"], dtype=np.float64).reshape(-1, d))
+            x = np.frombuffer(r["x"], dtype=np.float64).reshape(-1, d)
+            over = at + len(x) > len(S)
+            if over:
+                break  # cannot happen (the blobs are persisted and deterministic): reported below
+            S[at:at + len(x)] = x
+            at += len(x)
             ns.append(np.frombuffer(r["n"], dtype=np.int64))
             hs.append(np.frombuffer(r["h"], dtype=np.int64))
+            r = x = None
     finally:
         packed.unpersist()
-    r = None
+    if over or at != len(S):  # a lost block is recomputed with the same rows
+        raise RuntimeError(f"the class sample changed while it was collected ({len(S)} rows counted)")
     n = np.concatenate(ns or [np.empty(0, np.int64)])
     h = np.concatenate(hs or [np.empty(0, np.int64)])
-    ns = hs = None
-    S = np.empty((len(n), d))
-    at = 0
-    for i in range(len(xs)):  # blob by blob, each dropped once copied: the sample is held ~once
-        S[at:at + len(xs[i])] = xs[i]
-        at += len(xs[i])
-        xs[i] = None
     return _distinct_rows(S, n, h)  # copies of a row from different partitions merged
 
 
@@ -525,8 +533,8 @@ def cell_centroids(S: np.ndarray, n_cells: int, iterations: int = PROBE_ITERATIO
     from ._kernel import nearest_cells
 
     C = S[np.linspace(0, len(S) - 1, n_cells).round().astype(np.int64)].copy()
-    for _ in range(iterations):
-        a, _ = nearest_cells(S, C)
+    for _ in range(iterations):  # rows scored a chunk at a time: the driver's temporaries stay small
+        a = np.concatenate([nearest_cells(S[s:s + NEAR_CHUNK], C)[0] for s in range(0, len(S), NEAR_CHUNK)])
         cnt = np.bincount(a, minlength=n_cells)
         sums = np.stack([np.bincount(a, weights=S[:, j], minlength=n_cells) for j in range(S.shape[1])], axis=1)
         nz = cnt > 0
