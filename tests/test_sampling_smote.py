@@ -323,6 +323,12 @@ def test_the_class_sample_is_the_hash_chosen_rows_with_their_copies_counted(spar
     assert 500 < len(want) < len(kept) < 1500  # a sample (not the small-sample fallback), with copies
     assert np.array_equal(S, want[["a", "b", "c"]].to_numpy())
     assert np.array_equal(n, want[0].to_numpy())
+    # more rows than expected (every distinct row, ~2,600, for an array sized for ~1,000): it grows
+    hashed = df.select(grouping.sample_hash(11, list("abc")).alias("_hash"), "a", "b", "c")
+    S, n, _ = grouping._collect_packed(hashed, list("abc"), 0)
+    whole = every.groupby(["h", "a", "b", "c"]).size().reset_index().sort_values(["h", "a", "b", "c"])
+    assert len(whole) > 2000
+    assert np.array_equal(S, whole[["a", "b", "c"]].to_numpy()) and np.array_equal(n, whole[0].to_numpy())
 
 
 def test_copies_are_numbered_in_blocks_of_k_plus_one(spark):

@@ -368,11 +368,11 @@ def class_sample(cdf, xcols, n_rows: int, seed: int, rows: int = SAMPLE_ROWS):
     # no shuffle: each partition sends its kept rows already made distinct, the driver merges
     # copies across partitions (one narrow stage instead of an aggregation's two plus a job per
     # reduce partition)
-    S, n, h = _collect_packed(q, xcols)
+    S, n, h = _collect_packed(q, xcols, rows)
     if frac < 1.0 and len(S) < rows // 4:  # few distinct rows: the smallest hashes, bounded by `rows`
         top = cdf.select(sample_hash(seed, xcols).alias("_hash"), *xcols)
         S, n, h = _collect_packed(top.groupBy("_hash", *xcols).agg(F.count(F.lit(1)).alias("_n"))
-                                  .orderBy("_hash", *xcols).limit(rows), xcols)
+                                  .orderBy("_hash", *xcols).limit(rows), xcols, rows)
     return S, n
 
 
@@ -402,7 +402,7 @@ def _distinct_rows(X: np.ndarray, n: np.ndarray, h: np.ndarray):
     return (Xd.copy() if len(at) < len(X) // 2 else Xd), np.add.reduceat(n, at), h[at]
 
 
-def _collect_packed(frame, xcols):
+def _collect_packed(frame, xcols, expect: int):
     """(distinct rows sorted by (hash, values), counts, hashes) of a small DataFrame (columns
     ``_hash``, ``xcols`` and optionally a count ``_n``), collected as one packed float64/int64
     blob per partition, made distinct there: a few copies of the raw numbers on the driver, not
@@ -424,23 +424,21 @@ def _collect_packed(frame, xcols):
             cut = range(0, len(n), _SAMPLE_CHUNK)
             yield pd.DataFrame({"x": [X[s:s + _SAMPLE_CHUNK].tobytes() for s in cut],
                                 "n": [n[s:s + _SAMPLE_CHUNK].tobytes() for s in cut],
-                                "h": [h[s:s + _SAMPLE_CHUNK].tobytes() for s in cut],
-                                "rows": [len(n[s:s + _SAMPLE_CHUNK]) for s in cut]})
+                                "h": [h[s:s + _SAMPLE_CHUNK].tobytes() for s in cut]})
 
-    # the blobs are made by one parallel job and kept (the sample's size in all); their row count
-    # sizes the driver's array, then they are brought back a few partitions at a time
-    # (toLocalIterator: a job per partition), each copied into place and dropped: the driver holds
-    # the sample's numbers once, plus a blob or two in transit
-    packed = frame.mapInPandas(pack, "x binary, n binary, h binary, rows long").persist()
+    # the blobs are made by one parallel job and kept (the sample's size in all), then brought
+    # back a few partitions at a time (toLocalIterator: a job per partition), each copied into
+    # place and dropped: the driver holds the sample's numbers once (in an array sized for the
+    # rows expected, grown in the rare case of more), plus a blob or two in transit
+    packed = frame.mapInPandas(pack, "x binary, n binary, h binary").persist()
     try:
-        total = packed.agg(F.sum("rows")).first()[0] or 0
-        S = np.empty((int(total), d))
-        ns, hs, at, over = [], [], 0, False
+        packed.count()
+        S = np.empty((int(expect * 1.1) + 1024, d))
+        ns, hs, at = [], [], 0
         for r in packed.coalesce(_COLLECT_PARTS).toLocalIterator():
             x = np.frombuffer(r["x"], dtype=np.float64).reshape(-1, d)
-            over = at + len(x) > len(S)
-            if over:
-                break  # cannot happen (the blobs are persisted and deterministic): reported below
+            if at + len(x) > len(S):
+                S = np.concatenate([S[:at], np.empty((max(at + len(x), len(S) * 3 // 2) - at, d))])
             S[at:at + len(x)] = x
             at += len(x)
             ns.append(np.frombuffer(r["n"], dtype=np.int64))
@@ -448,8 +446,7 @@ def _collect_packed(frame, xcols):
             r = x = None
     finally:
         packed.unpersist()
-    if over or at != len(S):  # a lost block is recomputed with the same rows
-        raise RuntimeError(f"the class sample changed while it was collected ({len(S)} rows counted)")
+    S = S[:at]
     n = np.concatenate(ns or [np.empty(0, np.int64)])
     h = np.concatenate(hs or [np.empty(0, np.int64)])
     return _distinct_rows(S, n, h)  # copies of a row from different partitions merged
