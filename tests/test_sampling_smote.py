@@ -302,15 +302,15 @@ def test_a_class_larger_than_the_sample_is_cut_from_it_deterministically(spark, 
         assert np.abs(A + t[..., None] * AB - p).max(-1).min() < 1e-9
 
 
-@pytest.mark.parametrize("chunk,parts", [(8192, 4), (7, 2)], ids=["one-blob-a-partition", "7-row-blobs"])
-def test_the_class_sample_is_the_hash_chosen_rows_with_their_copies_counted(spark, monkeypatch, chunk, parts):
-    """The grouping sample reaches the driver in blobs (of at most ``_SAMPLE_CHUNK`` rows, shrunk
-    here), fetched a few partitions at a time into one array: it is exactly the class's rows whose
+@pytest.mark.parametrize("blob,parts", [(1 << 20, 4), (7 * 3 * 8, 2)], ids=["one-blob-a-partition", "7-row-blobs"])
+def test_the_class_sample_is_the_hash_chosen_rows_with_their_copies_counted(spark, monkeypatch, blob, parts):
+    """The grouping sample reaches the driver in blobs (of about ``_BLOB_BYTES`` of numbers, shrunk
+    here to 7 rows of 3 features), fetched a few partitions at a time into one array: it is exactly the class's rows whose
     hash falls under the threshold, made distinct with their copies counted, in (hash, values)
     order. Oracle: pandas over every row of the class and its Spark hash."""
     from imbal_spark.sampling import grouping
 
-    monkeypatch.setattr(grouping, "_SAMPLE_CHUNK", chunk)
+    monkeypatch.setattr(grouping, "_BLOB_BYTES", blob)
     monkeypatch.setattr(grouping, "_COLLECT_PARTS", parts)
     rng = np.random.default_rng(8)
     vals = rng.normal(size=(3000, 3))
@@ -320,10 +320,10 @@ def test_the_class_sample_is_the_hash_chosen_rows_with_their_copies_counted(spar
     every = df.select(grouping.sample_hash(11, list("abc")).alias("h"), "a", "b", "c").toPandas()
     kept = every[every["h"] < int(-(2 ** 63) + 1000 / 4000 * 2.0 ** 64)]
     want = kept.groupby(["h", "a", "b", "c"]).size().reset_index().sort_values(["h", "a", "b", "c"])
-    assert 500 < len(want) < len(kept) < 1500  # a sample (not the small-sample fallback), with copies
+    assert 400 < len(want) < len(kept) < 1500  # a sample (not the small-sample fallback), with copies
     assert np.array_equal(S, want[["a", "b", "c"]].to_numpy())
     assert np.array_equal(n, want[0].to_numpy())
-    # more rows than expected (every distinct row, ~2,600, for an array sized for ~1,000): it grows
+    # more rows than expected (every distinct row, ~2,600, into an array of 1,024 rows): it grows
     hashed = df.select(grouping.sample_hash(11, list("abc")).alias("_hash"), "a", "b", "c")
     S, n, _ = grouping._collect_packed(hashed, list("abc"), 0)
     whole = every.groupby(["h", "a", "b", "c"]).size().reset_index().sort_values(["h", "a", "b", "c"])

@@ -341,6 +341,8 @@ SAMPLE_ROWS_PER_CELL = 64
 _COLLECT_PARTS = 4
 #: Rows of the sample per chunk of driver-side arithmetic on it.
 _SAMPLE_CHUNK = 8192
+#: Bytes of numbers per blob of the sample sent to the driver.
+_BLOB_BYTES = 1 << 20
 
 
 def sample_hash(seed: int, xcols):
@@ -368,11 +370,11 @@ def class_sample(cdf, xcols, n_rows: int, seed: int, rows: int = SAMPLE_ROWS):
     # no shuffle: each partition sends its kept rows already made distinct, the driver merges
     # copies across partitions (one narrow stage instead of an aggregation's two plus a job per
     # reduce partition)
-    S, n, h = _collect_packed(q, xcols, rows)
+    S, n, h = _collect_packed(q, xcols, min(rows, n_rows))
     if frac < 1.0 and len(S) < rows // 4:  # few distinct rows: the smallest hashes, bounded by `rows`
         top = cdf.select(sample_hash(seed, xcols).alias("_hash"), *xcols)
         S, n, h = _collect_packed(top.groupBy("_hash", *xcols).agg(F.count(F.lit(1)).alias("_n"))
-                                  .orderBy("_hash", *xcols).limit(rows), xcols, rows)
+                                  .orderBy("_hash", *xcols).limit(rows), xcols, min(rows, n_rows))
     return S, n
 
 
@@ -419,12 +421,12 @@ def _collect_packed(frame, xcols, expect: int):
                 hs.append(pdf["_hash"].to_numpy(dtype=np.int64))
         if xs:
             X, n, h = _distinct_rows(np.concatenate(xs), np.concatenate(ns), np.concatenate(hs))
-            # blobs of at most _SAMPLE_CHUNK rows (~1 MB): the driver unpickles one at a time (a
-            # binary value crosses as a latin-1 string: ~4 transient copies of each blob)
-            cut = range(0, len(n), _SAMPLE_CHUNK)
-            yield pd.DataFrame({"x": [X[s:s + _SAMPLE_CHUNK].tobytes() for s in cut],
-                                "n": [n[s:s + _SAMPLE_CHUNK].tobytes() for s in cut],
-                                "h": [h[s:s + _SAMPLE_CHUNK].tobytes() for s in cut]})
+            # blobs of about _BLOB_BYTES of numbers: the driver unpickles one at a time (a binary
+            # value crosses as a latin-1 string: ~4 transient copies of each blob)
+            b = max(1, _BLOB_BYTES // (8 * d))
+            cut = range(0, len(n), b)
+            yield pd.DataFrame({"x": [X[s:s + b].tobytes() for s in cut], "n": [n[s:s + b].tobytes() for s in cut],
+                                "h": [h[s:s + b].tobytes() for s in cut]})
 
     # the blobs are made by one parallel job and kept (the sample's size in all), then brought
     # back a few partitions at a time (toLocalIterator: a job per partition), each copied into
@@ -437,8 +439,10 @@ def _collect_packed(frame, xcols, expect: int):
         ns, hs, at = [], [], 0
         for r in packed.coalesce(_COLLECT_PARTS).toLocalIterator():
             x = np.frombuffer(r["x"], dtype=np.float64).reshape(-1, d)
-            if at + len(x) > len(S):
-                S = np.concatenate([S[:at], np.empty((max(at + len(x), len(S) * 3 // 2) - at, d))])
+            if at + len(x) > len(S):  # more rows than expected (rare): a larger array
+                T = np.empty((max(at + len(x), len(S) * 3 // 2), d))
+                T[:at] = S[:at]
+                S = T
             S[at:at + len(x)] = x
             at += len(x)
             ns.append(np.frombuffer(r["n"], dtype=np.int64))
@@ -446,9 +450,10 @@ def _collect_packed(frame, xcols, expect: int):
             r = x = None
     finally:
         packed.unpersist()
-    S = S[:at]
+    S = S[:at] if at > len(S) * 3 // 4 else S[:at].copy()  # the spare rows are not kept
     n = np.concatenate(ns or [np.empty(0, np.int64)])
     h = np.concatenate(hs or [np.empty(0, np.int64)])
+    ns = hs = None
     return _distinct_rows(S, n, h)  # copies of a row from different partitions merged
 
 
