@@ -658,3 +658,27 @@ def test_rows_whose_probed_cells_hold_too_few_rows_search_the_whole_group():
     few = np.array([np.isin(cells, p).sum() < 14 for p in probes])
     assert few.mean() > 0.5
     assert np.array_equal(_kernel.group_neighbours(X, 5, probe=(C, 2)), want)
+
+
+def test_the_searches_run_numpys_blas_on_one_thread_and_restore_it():
+    # Spark runs one task per core: the k-NN's GEMMs must not spawn a BLAS thread per core each.
+    # The limiter is made once per process (threadpool_limits() inspects every loaded library
+    # on each call, ~3 ms) and must still set and restore the limit on every use.
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before, "numpy's BLAS is not visible to threadpoolctl"
+    seen = []
+    for _ in range(2):
+        with _kernel.one_blas_thread():
+            seen.append(blas_threads())
+        assert blas_threads() == before
+    assert seen == [[1] * len(before)] * 2
+    assert _kernel._CONTROLLER is not None
+    first = _kernel._CONTROLLER
+    with _kernel.one_blas_thread():
+        pass
+    assert _kernel._CONTROLLER is first

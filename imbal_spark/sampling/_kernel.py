@@ -20,6 +20,21 @@ import numpy as np
 
 #: BLAS threads per task: Spark already runs one task per core.
 _BLAS_THREADS = 1
+_CONTROLLER = None
+
+
+def one_blas_thread():
+    """A context that runs numpy's BLAS on ``_BLAS_THREADS`` thread(s). ``threadpool_limits()``
+    inspects every library the process has loaded on each call (~3 ms here; k-means on the driver
+    and the kernel's blocks call it hundreds of times); the controller is made once per process
+    and reused (~0.03 ms a call). numpy's BLAS is loaded before this module, so the controller
+    knows it; scikit-learn's own thread pools (:func:`neighbours`) keep ``threadpool_limits``."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=_BLAS_THREADS)
 #: Above this many features brute force beats trees; the fast path is used from this many rows.
 _FAST_MIN_FEATURES = 16
 _FAST_MIN_ROWS = 4096
@@ -106,8 +121,6 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
     searched again over the whole group in float64. On well-spread data no row fails, and the
     check costs nothing measurable.
     """
-    from threadpoolctl import threadpool_limits
-
     n, dim = X.shape
     hi = n if hi is None else min(hi, n)
     m = min(k + 1 + _FAST_MARGIN, n)
@@ -132,7 +145,7 @@ def fast_neighbours(X: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -
     cbits = max(1, int(n - 1).bit_length())
     packed = (rows - 1).bit_length() + 32 + cbits <= _PACK_BITS
     vshift = 32 + cbits
-    with threadpool_limits(limits=_BLAS_THREADS):
+    with one_blas_thread():
         for s in range(lo, hi, rows):
             q = min(rows, hi - s)
             Q = np.empty((q, dim + 2), np.float32)
@@ -188,8 +201,6 @@ def nearest_cells(X: np.ndarray, C: np.ndarray, lo: int = 0, hi: int | None = No
     them: a function of the row and ``C`` only, so a task and the driver scoring the same row get
     the same cells (up to rounding at an exact tie). Any assignment is a valid cut; this one is
     cheap (half a float64 GEMM) and the same on both sides."""
-    from threadpoolctl import threadpool_limits
-
     n = X.shape[0]
     hi = n if hi is None else min(hi, n)
     C = np.asarray(C, dtype=np.float64)
@@ -202,7 +213,7 @@ def nearest_cells(X: np.ndarray, C: np.ndarray, lo: int = 0, hi: int | None = No
     cells = np.empty(n, dtype=np.int32)
     probes = np.empty((max(hi - lo, 0), nprobe), dtype=np.int32)
     chunk = _cell_block(len(C))
-    with threadpool_limits(limits=_BLAS_THREADS):
+    with one_blas_thread():
         for s in range(0, n, chunk):
             e = min(n, s + chunk)
             Xa = np.ones((e - s, C.shape[1] + 1), np.float32)
@@ -238,8 +249,6 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
     cell is the first it probes and every task holding the group (any ``lo:hi``) gets the same
     probes. Query blocks are cut so that their expected candidates (estimated on the threshold's
     subset) stay bounded: copies of one row are all candidates of each other."""
-    from threadpoolctl import threadpool_limits
-
     n, dim = X.shape
     hi = n if hi is None else min(hi, n)
     nprobe = max(1, min(int(nprobe), len(C)))
@@ -344,7 +353,7 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
             ranked[rows] = _rerank(Xc, s + rows, c64, k)[0]
         return ranked[:, 1:k + 1]
 
-    with threadpool_limits(limits=_BLAS_THREADS):
+    with one_blas_thread():
         for b0 in range(lo - lo % block, hi, block):  # blocks aligned on row 0, as ``cells``
             b1 = min(b0 + block, n)
             a, e = max(b0, lo), min(b1, hi)

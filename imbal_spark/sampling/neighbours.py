@@ -33,11 +33,11 @@ def top_candidates(S: np.ndarray, X: np.ndarray, k: int, all_candidates: bool = 
     m = min(k + 1, n)
     c = min(m + _MARGIN, n)
     if c < n:
-        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+        from ._kernel import one_blas_thread
 
         mu = X.mean(axis=0)
         Xc = X - mu
-        with threadpool_limits(limits=1):  # Spark already runs one task per core
+        with one_blas_thread():  # Spark already runs one task per core
             G = (Xc * Xc).sum(axis=1)[None, :] - 2.0 * ((S - mu) @ Xc.T)
         cand = np.argpartition(G, c - 1, axis=1)[:, :c]
         del G
