@@ -11,6 +11,9 @@ exit and polls ``/proc`` for its memory:
   and the workers it forks), ``other`` (the launcher shell);
 * ``peak_rss_mb`` of a role is the largest peak resident set (the kernel's ``VmHWM``, so a spike
   between two polls is not missed) of any one of its processes;
+* ``peak_anon_mb`` of a role is the largest anonymous resident memory (``RssAnon``: heap, stacks,
+  arrays; not the pages of shared libraries mapped from files, which peak RSS also counts and
+  whose resident share depends on the page cache) seen in one of its processes at a poll;
 * ``peak_sum_mb`` is the largest sum over the role's live processes at one poll, counted as PSS
   for Python processes (forked workers share the daemon's pages; PSS splits them fairly);
 * CPU seconds come from ``wait4`` (the tree's user + system time once every process is reaped).
@@ -151,9 +154,9 @@ def classify(cmd: list[str], parent_role: str | None) -> str:
     return "other"
 
 
-def _status_kb(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) in kB; (0, 0) for a zombie or a vanished process."""
-    rss = hwm = 0
+def _status_kb(pid: int) -> tuple[int, int, int]:
+    """(VmRSS, VmHWM, RssAnon) in kB; zeros for a zombie or a vanished process."""
+    rss = hwm = anon = 0
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
@@ -161,9 +164,11 @@ def _status_kb(pid: int) -> tuple[int, int]:
                     rss = int(line.split()[1])
                 elif line.startswith(b"VmHWM:"):
                     hwm = int(line.split()[1])
+                elif line.startswith(b"RssAnon:"):
+                    anon = int(line.split()[1])
     except (OSError, ValueError):
         pass
-    return rss, hwm
+    return rss, hwm, anon
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -207,6 +212,7 @@ class TreeSampler:
     def __init__(self, root: int):
         self.root = root
         self.proc_peak_kb: dict[int, int] = {}
+        self.proc_anon_kb: dict[int, int] = {}
         self.proc_role: dict[int, str] = {}
         self.role_sum_peak_kb = defaultdict(int)
         self.role_max_procs = defaultdict(int)
@@ -237,13 +243,14 @@ class TreeSampler:
                 # a child between vfork/posix_spawn and exec shares its parent's memory (and shows
                 # its command line): counting it would count the parent twice
                 continue
-            rss, hwm = _status_kb(pid)
+            rss, hwm, anon = _status_kb(pid)
             if rss == 0 and hwm == 0:
                 continue
             if self.proc_role.get(pid, "other") == "other" or role != "other":
                 self.proc_role[pid] = role
             role = self.proc_role[pid]
             self.proc_peak_kb[pid] = max(self.proc_peak_kb.get(pid, 0), hwm, rss)
+            self.proc_anon_kb[pid] = max(self.proc_anon_kb.get(pid, 0), anon)
             self.proc_cpu[pid] = max(self.proc_cpu.get(pid, 0.0), _cpu_s(pid))
             mem = rss
             if role.startswith("python"):
@@ -281,7 +288,8 @@ class TreeSampler:
             if not peaks:
                 continue
             cpu = sum(v for pid, v in self.proc_cpu.items() if self.proc_role.get(pid) == role)
-            mem[role] = {"peak_rss_mb": round(max(peaks) / 1024, 1),
+            anon = max(kb for pid, kb in self.proc_anon_kb.items() if self.proc_role.get(pid) == role)
+            mem[role] = {"peak_rss_mb": round(max(peaks) / 1024, 1), "peak_anon_mb": round(anon / 1024, 1),
                          "peak_sum_mb": round(self.role_sum_peak_kb[role] / 1024, 1), "cpu_s": round(cpu, 1),
                          "processes": len(peaks), "max_concurrent": self.role_max_procs[role]}
         return {"memory": mem, "cpu_s_sampled": round(sum(self.proc_cpu.values()), 1),
@@ -723,6 +731,9 @@ def evaluate_targets(results: dict) -> list[dict]:
                 if ma and mb:
                     gr = round(mb["peak_rss_mb"] / ma["peak_rss_mb"], 2)
                     detail = f"{ma['peak_rss_mb']:.0f} MB -> {mb['peak_rss_mb']:.0f} MB"
+                    if ma.get("peak_anon_mb") and mb.get("peak_anon_mb"):  # without shared-library pages
+                        detail += (f"; anonymous {ma['peak_anon_mb']:.0f} MB -> {mb['peak_anon_mb']:.0f} MB "
+                                   f"({mb['peak_anon_mb'] / ma['peak_anon_mb']:.2f})")
                     # the floor's JVM over the same sizes: how much of the growth is Spark's own I/O
                     fma = (fa or {}).get("memory", {}).get(role) if _ok(fa) else None
                     fmb = (fb or {}).get("memory", {}).get(role) if _ok(fb) else None
@@ -766,8 +777,9 @@ def render_markdown(results: dict) -> str:
              f"Spark runs use `{results['config']['master']}` ({master_cores(results['config']['master'])} cores), "
              f"`spark-submit` with {results['config'].get('spark') or {}}.", "",
              "| rows | imbal-spark s | rows out/s | floor s | imbalanced-learn s | speed-up vs imblearn "
-             "| imbal-spark / floor | peak MB: JVM / Py driver / Py worker (all workers) | imblearn peak MB |",
-             "|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+             "| imbal-spark / floor | peak MB: JVM / Py driver / Py worker (all workers) | anonymous MB: JVM / Py "
+             "driver / Py worker | imblearn peak MB |",
+             "|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
     for s in results["sizes"]:
         sm, fl, bl = s.get("imbal_spark") or {}, s.get("floor") or {}, s.get("imblearn") or {}
         r = s.get("ratios", {})
@@ -778,11 +790,13 @@ def render_markdown(results: dict) -> str:
 
         memcell = (f"{pk('jvm')} / {pk('python_driver')} / {pk('python_workers')} ({pk('python_workers', 'peak_sum_mb')})"
                    if mem else "–")
+        anoncell = f"{pk('jvm', 'peak_anon_mb')} / {pk('python_driver', 'peak_anon_mb')} / " \
+                   f"{pk('python_workers', 'peak_anon_mb')}" if mem else "–"
         lines.append(
             f"| {human(s['rows'])} | {_run_cell(sm)} | {_f(sm.get('rows_per_s') if _ok(sm) else None, '{:,.0f}')} "
             f"| {_run_cell(fl)} | {_run_cell(bl) if not bl.get('skipped') else 'skipped'} "
             f"| {_f(r.get('speedup_vs_imblearn'), '{:.2f}x')} | {_f(r.get('imbal_spark_over_floor'), '{:.2f}')} "
-            f"| {memcell} | {_f(bl.get('peak_process_rss_mb') if _ok(bl) else None, '{:.0f}')} |")
+            f"| {memcell} | {anoncell} | {_f(bl.get('peak_process_rss_mb') if _ok(bl) else None, '{:.0f}')} |")
     lines += ["", "Quality: MLlib logistic regression (scikit-learn's default L2, C=1) trained on each resampled "
               "training set, scored on the same held-out test rows.", "",
               "| rows | method | train rows | ROC AUC | PR AUC | minority F1 | minority recall | neighbour recall@k |",
@@ -926,7 +940,10 @@ DEFINITIONS = {
              "neighbour search or interpolation; same master and Spark settings as imbal-spark",
     "peak memory": "polled every 0.2 s from /proc over the run's process tree; per role the largest peak "
                    "RSS (VmHWM) of one process; 'all workers' is the largest sum over concurrent Python "
-                   "workers (PSS, so pages shared with pyspark.daemon are split, not double counted)",
+                   "workers (PSS, so pages shared with pyspark.daemon are split, not double counted); "
+                   "'anonymous' is the largest RssAnon of one process at a poll: the process's own memory "
+                   "without the pages of shared libraries mapped from files, whose resident share depends "
+                   "on the page cache (a spike between two polls can be missed, unlike VmHWM's)",
     "quality": "MLlib LogisticRegression with scikit-learn's defaults mapped exactly (L2, C=1: "
                "regParam = 1/n, no standardization, maxIter 1000) trained on each resampled output "
                "(a seeded sample of quality_train_rows rows when larger, the same fraction for both "

@@ -43,7 +43,28 @@ def test_sampler_sees_each_process_of_the_tree(tmp_path):
     assert 300 <= py["peak_rss_mb"] < 300 + 150  # the child's 300 MB + an interpreter
     assert r["peak_tree_mb"] >= 300 + 150
     assert r["peak_rss_wait4_mb"] == pytest.approx(py["peak_rss_mb"], abs=5)  # the kernel agrees
+    assert 300 <= py["peak_anon_mb"] <= py["peak_rss_mb"]  # the child's bytearray is anonymous memory
     assert 1.5 <= r["wall_s"] < 30
+
+
+def test_anonymous_peak_leaves_out_pages_mapped_from_files(tmp_path):
+    # a process that maps a 200 MB file and reads every page: its RSS holds the file's pages (as it
+    # holds the pages of shared libraries), its anonymous memory does not
+    big = tmp_path / "blob"
+    with open(big, "wb") as f:
+        f.write(b"\1" * (200 << 20))
+    reader = textwrap.dedent(f"""
+        import mmap, time
+        with open({str(big)!r}, "rb") as f:
+            m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            total = sum(m[i] for i in range(0, len(m), 4096))
+            time.sleep(1.0)
+    """)
+    r = bench.run_measured([PY, "-c", reader], log_path=str(tmp_path / "m.log"))
+    assert r["status"] == "ok"
+    py = r["memory"]["python_driver"]
+    assert py["peak_rss_mb"] >= 200
+    assert py["peak_anon_mb"] < 100  # an interpreter's own memory, without the file
 
 
 def test_cpu_seconds_of_every_process(tmp_path):
