@@ -336,6 +336,14 @@ def test_packed_candidate_keys_keep_value_order_and_decode_exactly():
     assert np.array_equal(np.argsort(bits, kind="stable"), np.argsort(g, kind="stable"))
     assert np.array_equal(_kernel._value_of_bits(bits), g.astype(np.float64))
     assert bits.max() < 1 << 32
+    # any float32 bit pattern but NaN (the stable-argsort path keys values of either sign): the
+    # keys sort as the values, -0.0 tied with +0.0, and fit 32 bits
+    r = np.random.default_rng(3).integers(-2**31, 2**31, size=200_000, dtype=np.int64).astype(np.int32)
+    g = np.concatenate([r.view(np.float32), np.float32([0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45])])
+    g = g[~np.isnan(g)]
+    bits = _kernel._ordered_bits(g)
+    assert np.array_equal(np.argsort(bits, kind="stable"), np.argsort(g, kind="stable"))
+    assert bits.min() >= 0 and bits.max() < 1 << 32
 
 
 @pytest.mark.parametrize("pack_bits", [63, 0], ids=["packed-sort", "stable-argsort"])

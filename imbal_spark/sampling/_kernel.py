@@ -67,8 +67,13 @@ _PACK_BITS = 63
 
 def _ordered_bits(g: np.ndarray) -> np.ndarray:
     """float32 values -> int64 keys in the same order (IEEE bits, negative values reversed)."""
+    # -i for negative bits, i + 2^31 for the others (the same keys as flipping the negatives'
+    # magnitude and adding 2^31), computed in place: one int64 array, no full-size temporaries
     i = g.view(np.int32).astype(np.int64)
-    return np.where(i < 0, -(i & 0x7FFFFFFF), i) + (1 << 31)
+    up = i >= 0
+    np.abs(i, out=i)
+    np.add(i, 1 << 31, out=i, where=up)
+    return i
 
 
 def _value_of_bits(o: np.ndarray) -> np.ndarray:
@@ -256,10 +261,11 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
     nlist = len(C)
     block = _cell_block(nlist)
     cells = nearest_cells(X, C)[0]  # on the rows as the driver sees them
-    raw, X = X, pow2_scaled(X)
+    raw = X
     order = np.argsort(cells, kind="stable")  # index rows by cell, canonical order within one
     starts = np.searchsorted(cells[order], np.arange(nlist + 1))
-    Xc = X - X.mean(axis=0)
+    Xc = pow2_scaled(X)
+    Xc = Xc - Xc.mean(axis=0)  # the scaled copy is not kept
     X32 = np.ascontiguousarray(Xc, dtype=np.float32)
     XaT = np.ascontiguousarray(np.hstack([X32, (X32 * X32).sum(axis=1, keepdims=True),
                                           np.ones((n, 1), np.float32)])[order].T)
@@ -282,7 +288,8 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
 
     def with_threshold(Q, r):  # the per-row threshold (the r-th value over the strided subset)
         S = Q[:, :-1] @ XsT
-        thr = np.partition(S, r, axis=1)[:, r]
+        S.partition(r, axis=1)  # in place: the count below does not depend on the order
+        thr = S[:, r].copy()
         Q[:, -1] = -(thr + np.float32(1e-4) * (np.abs(thr) + scale))  # widened: GEMMs round apart
         return (S <= -Q[:, -1:]).sum(axis=1) * stride  # candidates expected per row
 
@@ -367,27 +374,47 @@ def _top_m(rr, cc, gg, q: int, m: int, thr: np.ndarray, packed: bool, vshift: in
     of each of the ``q`` query rows by value, ties by column: the (q, m) column table (rows with
     fewer than ``m`` candidates are filled by the caller), the worst kept value per row back in
     ``|x|^2 - 2 q.x`` (``thr``: the threshold term of each row), and every candidate's row."""
-    r, c, g = np.concatenate(rr), np.concatenate(cc), np.concatenate(gg)
+    # The candidates are the kernel's largest arrays (up to ~2M in a scan): each tile list is
+    # emptied once joined (callers do not use them again) and the keys are built in place, so
+    # the peak is a few arrays of them, not a dozen temporaries (a 100k-row index: ~100 -> ~65 MB).
     if packed:
         # (row, value, column) in one int64: one plain sort orders candidates by row, then
         # value, ties by column, as the stable sort does, in a third of its time
-        keys = (r.astype(np.int64) << vshift) | (_ordered_bits(g) << cbits) | c
+        keys = _ordered_bits(np.concatenate(gg))
+        gg.clear()
+        keys <<= cbits
+        keys |= np.concatenate(cc)
+        cc.clear()
+        r = np.concatenate(rr).astype(np.int64, copy=False)
+        rr.clear()
+        r <<= vshift
+        keys |= r
+        del r
         keys.sort()
-        r, c = keys >> vshift, keys & ((1 << cbits) - 1)
-        g = _value_of_bits(keys >> cbits & 0xFFFFFFFF)
+        r = keys >> vshift
+        keys &= (1 << vshift) - 1  # (value, column) of each candidate
     else:
         # one stable sort by (row, value): candidates arrive in column order, so ties keep it
+        r, c, g = np.concatenate(rr), np.concatenate(cc), np.concatenate(gg)
+        rr.clear(), cc.clear(), gg.clear()
         o = np.argsort((r.astype(np.int64) << 32) + _ordered_bits(g), kind="stable")
         r, c, g = r[o], c[o], g[o]
-    pos = np.arange(len(r)) - np.searchsorted(r, np.arange(q))[r]
-    sel = pos < m
+        del o
+    pos = np.arange(len(r))
+    pos -= np.searchsorted(r, np.arange(q))[r]
+    sel = np.flatnonzero(pos < m)
+    last = np.flatnonzero(pos == m - 1)
     cand = np.empty((q, m), dtype=np.intp)
-    cand[r[sel], pos[sel]] = c[sel]
+    if packed:
+        cand[r[sel], pos[sel]] = keys[sel] & ((1 << cbits) - 1)
+        g_last = _value_of_bits(keys[last] >> cbits)
+    else:
+        cand[r[sel], pos[sel]] = c[sel]
+        g_last = g[last].astype(np.float64)
     # worst kept value per row, back in squared distance: every row left out has a float32 value
     # at least this (kept values are <= 0 < the others')
     worst = np.empty(q)
-    last = pos == m - 1
-    worst[r[last]] = g[last].astype(np.float64) - thr[r[last]]
+    worst[r[last]] = g_last - thr[r[last]]
     return cand, worst, r
 
 def _rerank(Xc: np.ndarray, rows, cand: np.ndarray, k: int):
