@@ -13,7 +13,8 @@ exit and polls ``/proc`` for its memory:
   between two polls is not missed) of any one of its processes;
 * ``peak_anon_mb`` of a role is the largest anonymous resident memory (``RssAnon``: heap, stacks,
   arrays; not the pages of shared libraries mapped from files, which peak RSS also counts and
-  whose resident share depends on the page cache) seen in one of its processes at a poll;
+  whose resident share depends on the page cache) seen in one of its processes at a poll (a
+  forked worker's also counts the pages it shares copy-on-write with ``pyspark.daemon``);
 * ``peak_sum_mb`` is the largest sum over the role's live processes at one poll, counted as PSS
   for Python processes (forked workers share the daemon's pages; PSS splits them fairly);
 * CPU seconds come from ``wait4`` (the tree's user + system time once every process is reaped).
@@ -155,8 +156,10 @@ def classify(cmd: list[str], parent_role: str | None) -> str:
 
 
 def _status_kb(pid: int) -> tuple[int, int, int]:
-    """(VmRSS, VmHWM, RssAnon) in kB; zeros for a zombie or a vanished process."""
-    rss = hwm = anon = 0
+    """(VmRSS, VmHWM, RssAnon) in kB; zeros for a zombie or a vanished process, RssAnon None on a
+    kernel that does not report it (before Linux 4.5)."""
+    rss = hwm = 0
+    anon = None
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
@@ -250,7 +253,8 @@ class TreeSampler:
                 self.proc_role[pid] = role
             role = self.proc_role[pid]
             self.proc_peak_kb[pid] = max(self.proc_peak_kb.get(pid, 0), hwm, rss)
-            self.proc_anon_kb[pid] = max(self.proc_anon_kb.get(pid, 0), anon)
+            if anon is not None:
+                self.proc_anon_kb[pid] = max(self.proc_anon_kb.get(pid, 0), anon)
             self.proc_cpu[pid] = max(self.proc_cpu.get(pid, 0.0), _cpu_s(pid))
             mem = rss
             if role.startswith("python"):
@@ -288,8 +292,9 @@ class TreeSampler:
             if not peaks:
                 continue
             cpu = sum(v for pid, v in self.proc_cpu.items() if self.proc_role.get(pid) == role)
-            anon = max(kb for pid, kb in self.proc_anon_kb.items() if self.proc_role.get(pid) == role)
-            mem[role] = {"peak_rss_mb": round(max(peaks) / 1024, 1), "peak_anon_mb": round(anon / 1024, 1),
+            anon = [kb for pid, kb in self.proc_anon_kb.items() if self.proc_role.get(pid) == role]
+            mem[role] = {"peak_rss_mb": round(max(peaks) / 1024, 1),
+                         "peak_anon_mb": round(max(anon) / 1024, 1) if anon else None,
                          "peak_sum_mb": round(self.role_sum_peak_kb[role] / 1024, 1), "cpu_s": round(cpu, 1),
                          "processes": len(peaks), "max_concurrent": self.role_max_procs[role]}
         return {"memory": mem, "cpu_s_sampled": round(sum(self.proc_cpu.values()), 1),
@@ -360,6 +365,8 @@ def run_measured(cmd: list[str], *, log_path: str, env: dict | None = None, cwd:
     res = {"status": status or ("ok" if rc == 0 else "failed"), "returncode": rc,
            "wall_s": round(wall, 3), "cpu_s": round(cpu, 2),
            "cpu_cores_used": round(cpu / wall, 2) if wall > 0 else None,
+           # the kernel's peak of the tree; it also counts the pages the first child held between
+           # fork and exec (a copy of this harness), so it is a check, not the figure reported
            **rep, "peak_rss_wait4_mb": round(ru.ru_maxrss / 1024, 1),
            "load_before": load, "log": log_path, "command": " ".join(cmd)}
     if leftovers:

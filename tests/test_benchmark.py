@@ -4,6 +4,7 @@ Nothing here is timed: the benchmark itself is `make bench`."""
 
 import json
 import os
+import resource
 import sys
 import textwrap
 import time
@@ -42,7 +43,12 @@ def test_sampler_sees_each_process_of_the_tree(tmp_path):
     assert py["processes"] == 2 and py["max_concurrent"] == 2
     assert 300 <= py["peak_rss_mb"] < 300 + 150  # the child's 300 MB + an interpreter
     assert r["peak_tree_mb"] >= 300 + 150
-    assert r["peak_rss_wait4_mb"] == pytest.approx(py["peak_rss_mb"], abs=5)  # the kernel agrees
+    # the kernel's own figure (wait4's ru_maxrss) is never below the polled peak; it also counts
+    # the pages a child held between fork and exec, a copy of this (pytest) process, so it equals
+    # the polled peak only while this process is the smaller (other tests may have grown it)
+    assert r["peak_rss_wait4_mb"] >= py["peak_rss_mb"] - 5
+    if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 < py["peak_rss_mb"] - 20:
+        assert r["peak_rss_wait4_mb"] == pytest.approx(py["peak_rss_mb"], abs=5)
     assert 300 <= py["peak_anon_mb"] <= py["peak_rss_mb"]  # the child's bytearray is anonymous memory
     assert 1.5 <= r["wall_s"] < 30
 

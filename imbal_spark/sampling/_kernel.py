@@ -20,21 +20,6 @@ import numpy as np
 
 #: BLAS threads per task: Spark already runs one task per core.
 _BLAS_THREADS = 1
-_CONTROLLER = None
-
-
-def one_blas_thread():
-    """A context that runs numpy's BLAS on ``_BLAS_THREADS`` thread(s). ``threadpool_limits()``
-    inspects every library the process has loaded on each call (~3 ms here; k-means on the driver
-    and the kernel's blocks call it hundreds of times); the controller is made once per process
-    and reused (~0.03 ms a call). numpy's BLAS is loaded before this module, so the controller
-    knows it; scikit-learn's own thread pools (:func:`neighbours`) keep ``threadpool_limits``."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=_BLAS_THREADS)
 #: Above this many features brute force beats trees; the fast path is used from this many rows.
 _FAST_MIN_FEATURES = 16
 _FAST_MIN_ROWS = 4096
@@ -63,6 +48,24 @@ _CENTROID_BLOCK = 1 << 21
 #: Bits of the int64 sort key (row in tile, float32 value, column) of the fast path's candidates;
 #: groups with more columns than fit (over ~8M rows) take a stable argsort instead.
 _PACK_BITS = 63
+
+_CONTROLLER = None
+
+
+def one_blas_thread():
+    """A context that runs numpy's BLAS on ``_BLAS_THREADS`` thread(s). ``threadpool_limits()``
+    inspects every library the process has loaded on each call (~3 ms here; k-means on the driver
+    and the kernel's blocks call it hundreds of times); the controller is made once per process
+    and reused (~0.03 ms a call). numpy's BLAS is loaded before this module, so the controller
+    knows it; libraries loaded later (scipy's BLAS, scikit-learn's OpenMP) may not be limited, so
+    only numpy runs under it: scikit-learn's own search (:func:`neighbours`) keeps
+    ``threadpool_limits``. The limit applies when this is called: use it only in a ``with``."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=_BLAS_THREADS)
 
 
 def _ordered_bits(g: np.ndarray) -> np.ndarray:
@@ -261,7 +264,6 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
     nlist = len(C)
     block = _cell_block(nlist)
     cells = nearest_cells(X, C)[0]  # on the rows as the driver sees them
-    raw = X
     order = np.argsort(cells, kind="stable")  # index rows by cell, canonical order within one
     starts = np.searchsorted(cells[order], np.arange(nlist + 1))
     Xc = pow2_scaled(X)
@@ -364,7 +366,7 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
         for b0 in range(lo - lo % block, hi, block):  # blocks aligned on row 0, as ``cells``
             b1 = min(b0 + block, n)
             a, e = max(b0, lo), min(b1, hi)
-            P = nearest_cells(raw[b0:b1], C, a - b0, e - b0, nprobe)[1]
+            P = nearest_cells(X[b0:b1], C, a - b0, e - b0, nprobe)[1]
             for s in range(a, e, _PROBE_CHUNK):
                 out[s - lo:min(e, s + _PROBE_CHUNK) - lo] = search(s, P[s - a:s - a + _PROBE_CHUNK])
     return out
