@@ -691,3 +691,26 @@ def test_the_searches_run_numpys_blas_on_one_thread_and_restore_it():
     with _kernel.one_blas_thread():
         pass
     assert _kernel._CONTROLLER is first
+
+
+def test_probe_cells_weigh_each_sampled_row_by_its_copies():
+    """The grouping sample holds distinct rows with copy counts; the cells' k-means weighs each
+    row by its copies, as scikit-learn's Lloyd k-means with ``sample_weight`` does from the same
+    starting centroids (the oracle), and so as if every copy were a row of its own. Weights of
+    one give the unweighted centroids exactly."""
+    from sklearn.cluster import KMeans
+
+    from imbal_spark.sampling.grouping import PROBE_ITERATIONS, cell_centroids
+
+    rng = np.random.default_rng(11)
+    S = _clustered(3000, 20, 5)
+    n = rng.integers(1, 60, len(S))
+    n[::97] = 5000  # a few values copied thousands of times
+    got = cell_centroids(S, 24, weights=n)
+    start = S[np.linspace(0, len(S) - 1, 24).round().astype(np.int64)]
+    km = KMeans(n_clusters=24, init=start, n_init=1, max_iter=PROBE_ITERATIONS, tol=0, algorithm="lloyd")
+    want = km.fit(S, sample_weight=n).cluster_centers_
+    assert np.allclose(got, want, rtol=0, atol=1e-9 * np.abs(S).max())
+    plain = cell_centroids(S, 24)
+    assert not np.allclose(got, plain)  # the copies move the centroids
+    assert np.array_equal(cell_centroids(S, 24, weights=np.ones(len(S), np.int64)), plain)

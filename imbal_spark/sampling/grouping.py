@@ -507,7 +507,7 @@ def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo
     if halo > 0 and model.n_groups > 1:
         exact = not model.merged and (model.group_mult == 1).all()
         _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist if exact else None)
-    model.probe_cells = plan_probes(model, sample[0], probe_share)
+    model.probe_cells = plan_probes(model, sample[0], probe_share, sample[1])  # copies weigh as rows
     if probe is not None:
         model.recall = probe.recall(model, best)
     return model, sizes, cdf
@@ -534,30 +534,37 @@ PROBE_ITERATIONS = 6
 PROBE_MIN_REACH = 1000
 
 
-def cell_centroids(S: np.ndarray, n_cells: int, iterations: int = PROBE_ITERATIONS) -> np.ndarray:
+def cell_centroids(S: np.ndarray, n_cells: int, iterations: int = PROBE_ITERATIONS,
+                   weights: np.ndarray | None = None) -> np.ndarray:
     """``n_cells`` centroids of rows ``S`` by Lloyd's k-means from evenly spaced rows of ``S`` (the
     sample is in hash order, so those are spread over the class): deterministic, no random state.
-    A centroid left without rows keeps its place."""
+    ``weights``: how many rows of the class each row of ``S`` stands for (the sample's copy
+    counts), so that cells follow where the rows are, copies included, not where the distinct
+    values are. A centroid left without rows keeps its place."""
     from ._kernel import nearest_cells
 
     C = S[np.linspace(0, len(S) - 1, n_cells).round().astype(np.int64)].copy()
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
     for _ in range(iterations):  # rows scored a chunk at a time: the driver's temporaries stay small
         a = np.concatenate([nearest_cells(S[s:s + NEAR_CHUNK], C)[0] for s in range(0, len(S), NEAR_CHUNK)])
-        cnt = np.bincount(a, minlength=n_cells)
-        sums = np.stack([np.bincount(a, weights=S[:, j], minlength=n_cells) for j in range(S.shape[1])], axis=1)
+        cnt = np.bincount(a, weights=w, minlength=n_cells)
+        sums = np.stack([np.bincount(a, weights=S[:, j] if w is None else S[:, j] * w, minlength=n_cells)
+                         for j in range(S.shape[1])], axis=1)
         nz = cnt > 0
         C[nz] = sums[nz] / cnt[nz, None]
     return C
 
 
-def plan_probes(model: "GroupModel", S: np.ndarray, share: float) -> dict:
+def plan_probes(model: "GroupModel", S: np.ndarray, share: float, n: np.ndarray | None = None) -> dict:
     """{group: (centroids, cells probed)} for the groups whose rows search only ``share`` of their
     k-NN index (:func:`._kernel.probed_neighbours`): an index large enough for the kernel's fast
     path (at least ``PROBE_MIN_CELLS`` cells of ``PROBE_CELL_ROWS`` rows, 16 features or more)
     is cut into cells around centroids fitted to its rows of the grouping sample ``S`` (distinct
     rows); each row then searches the rows of the ``ceil(share x cells)`` cells nearest it. A
     row's exact neighbours are mostly in the cells nearest it (on the benchmark data, a sixth of
-    the cells keeps ~0.99 of them), so the k-NN costs about ``share`` of the whole search's."""
+    the cells keeps ~0.99 of them), so the k-NN costs about ``share`` of the whole search's.
+    ``n``: the copies of the class each row of ``S`` stands for; k-means weighs the rows by them,
+    so cells of copies of one value hold their share of the index, not one row's."""
     from ._kernel import _FAST_MIN_FEATURES, _FAST_MIN_ROWS
 
     if share >= 1.0 or model.n_groups < 2 or S.shape[1] < _FAST_MIN_FEATURES or not len(S):
@@ -577,8 +584,9 @@ def plan_probes(model: "GroupModel", S: np.ndarray, share: float) -> dict:
         if n_cells >= PROBE_MIN_CELLS and n_probe < n_cells and int(rows) >= _FAST_MIN_ROWS \
                 and n_probe * int(rows) >= PROBE_MIN_REACH * n_cells:
             # at most PROBE_FIT_PER_CELL rows a centroid, evenly spaced in the sample's hash order
-            keep = mine[np.linspace(0, len(mine) - 1, min(len(mine), PROBE_FIT_PER_CELL * n_cells)).astype(np.int64)]
-            out[int(grp)] = (cell_centroids(S[np.unique(keep)], n_cells), n_probe)
+            keep = np.unique(mine[np.linspace(0, len(mine) - 1, min(len(mine), PROBE_FIT_PER_CELL * n_cells))
+                                  .astype(np.int64)])
+            out[int(grp)] = (cell_centroids(S[keep], n_cells, weights=None if n is None else n[keep]), n_probe)
     return out
 
 
