@@ -263,7 +263,9 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
     m = min(k + 1 + _FAST_MARGIN, n)
     nlist = len(C)
     block = _cell_block(nlist)
-    cells = nearest_cells(X, C)[0]  # on the rows as the driver sees them
+    # each row's cell (on the rows as the driver sees them) and the query rows' probes, from the
+    # same GEMM per block of rows aligned on row 0 (the blocks below): scored once, not twice
+    cells, probes = nearest_cells(X, C, lo, hi, nprobe)
     order = np.argsort(cells, kind="stable")  # index rows by cell, canonical order within one
     starts = np.searchsorted(cells[order], np.arange(nlist + 1))
     Xc = pow2_scaled(X)
@@ -366,9 +368,9 @@ def probed_neighbours(X: np.ndarray, k: int, lo: int, hi: int | None, C: np.ndar
         for b0 in range(lo - lo % block, hi, block):  # blocks aligned on row 0, as ``cells``
             b1 = min(b0 + block, n)
             a, e = max(b0, lo), min(b1, hi)
-            P = nearest_cells(X[b0:b1], C, a - b0, e - b0, nprobe)[1]
             for s in range(a, e, _PROBE_CHUNK):
-                out[s - lo:min(e, s + _PROBE_CHUNK) - lo] = search(s, P[s - a:s - a + _PROBE_CHUNK])
+                t = min(e, s + _PROBE_CHUNK)
+                out[s - lo:t - lo] = search(s, probes[s - lo:t - lo])
     return out
 
 def _top_m(rr, cc, gg, q: int, m: int, thr: np.ndarray, packed: bool, vshift: int, cbits: int):
