@@ -657,6 +657,20 @@ def test_nearest_cells_of_a_slice_are_the_whole_calls():
     assert (np.take_along_axis(D, probes[:500], axis=1) <= np.sort(D, axis=1)[:, 14:15] * (1 + 1e-5)).all()
 
 
+@pytest.mark.parametrize("ncols,m", [(250, 38), (7, 7), (300, 1), (1000, 150)])
+def test_nearest_first_is_a_lexsort_of_value_then_column(ncols, m):
+    """The probes' selection equals sorting each row by (value, column): negative and positive
+    values, many exact ties, -0.0 beside +0.0 (equal values: the lower column first)."""
+    rng = np.random.default_rng(ncols + m)
+    D = rng.integers(-6, 7, size=(400, ncols)).astype(np.float32) * np.float32(0.25)
+    D[:200] += rng.standard_normal((200, ncols)).astype(np.float32) * np.float32(1e3)
+    D[300:, ::3] = -0.0
+    D[300:, 1::3] = 0.0
+    want = np.array([np.lexsort((np.arange(ncols), row))[:m] for row in D])
+    got = _kernel._nearest_first(D, m)
+    assert got.dtype == np.int32 and np.array_equal(got, want)
+
+
 def test_rows_whose_probed_cells_hold_too_few_rows_search_the_whole_group():
     """Cells of a few rows each, two probed: fewer rows than the search keeps, so those rows are
     searched over the whole group (the per-row fallback)."""
