@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import functions as F
 
 from ..errors import InputError
@@ -260,9 +261,9 @@ def with_copy_numbers(cdf, xcols, k: int, order_col: str | None = None):
     return cdf.withColumn(DUP_COL, F.floor(block).cast("long")).coalesce(n)
 
 
-def dup_of(model, pdf):
-    """The copy numbers of a batch for :meth:`GroupModel.assign` (None for a model not salted)."""
-    return pdf[DUP_COL].to_numpy(dtype=np.int64) if model.salted else None
+def dup_of(model, batch):
+    """The copy numbers of an Arrow batch for :meth:`GroupModel.assign` (None for a model not salted)."""
+    return batch.column(DUP_COL).to_numpy(zero_copy_only=False).astype(np.int64, copy=False) if model.salted else None
 
 
 def row_hash(X: np.ndarray) -> np.ndarray:
@@ -319,8 +320,21 @@ def cuts_from_counts(bins: np.ndarray, counts: np.ndarray, parts: int) -> np.nda
 
 # -- the Spark passes ----------------------------------------------------------------------------
 
-def _matrix(pdf, xcols):
-    return pdf[xcols].to_numpy(dtype=np.float64)
+def arrow_matrix(batch, xcols):
+    """(rows, features) float64 of an Arrow record batch's columns ``xcols``, column-major (as
+    pandas gave it, so projections round as they did), one copy: the passes over a class take
+    Arrow batches as they come (mapInArrow), with no pandas frame made of them."""
+    X = np.empty((batch.num_rows, len(xcols)), order="F")
+    for j, c in enumerate(xcols):
+        X[:, j] = batch.column(c).to_numpy(zero_copy_only=False)
+    return X
+
+
+def _batch(**cols) -> pa.RecordBatch:
+    """An Arrow record batch of numpy columns (their own types) or lists of bytes (binary)."""
+    return pa.RecordBatch.from_arrays(
+        [pa.array(v, type=pa.binary()) if isinstance(v, list) else pa.array(v) for v in cols.values()],
+        names=list(cols))
 
 
 def _principal_axes(cov):
@@ -414,25 +428,26 @@ def _collect_packed(frame, xcols, expect: int):
 
     def pack(batches):
         xs, ns, hs = [], [], []
-        for pdf in batches:
-            if len(pdf):
-                xs.append(pdf[xcols].to_numpy(dtype=np.float64))
-                ns.append(pdf["_n"].to_numpy(dtype=np.int64) if counted else np.ones(len(pdf), np.int64))
-                hs.append(pdf["_hash"].to_numpy(dtype=np.int64))
+        for b in batches:
+            if b.num_rows:
+                xs.append(arrow_matrix(b, xcols))
+                ns.append(b.column("_n").to_numpy().astype(np.int64, copy=False) if counted
+                          else np.ones(b.num_rows, np.int64))
+                hs.append(b.column("_hash").to_numpy().astype(np.int64, copy=False))
         if xs:
             X, n, h = _distinct_rows(np.concatenate(xs), np.concatenate(ns), np.concatenate(hs))
             # blobs of about _BLOB_BYTES of numbers: the driver unpickles one at a time (a binary
             # value crosses as a latin-1 string: ~4 transient copies of each blob)
             b = max(1, _BLOB_BYTES // (8 * d))
             cut = range(0, len(n), b)
-            yield pd.DataFrame({"x": [X[s:s + b].tobytes() for s in cut], "n": [n[s:s + b].tobytes() for s in cut],
-                                "h": [h[s:s + b].tobytes() for s in cut]})
+            yield _batch(x=[X[s:s + b].tobytes() for s in cut], n=[n[s:s + b].tobytes() for s in cut],
+                         h=[h[s:s + b].tobytes() for s in cut])
 
     # the blobs are made by one parallel job and kept (the sample's size in all), then brought
     # back a few partitions at a time (toLocalIterator: a job per partition), each copied into
     # place and dropped: the driver holds the sample's numbers once (in an array sized for the
     # rows expected, grown in the rare case of more), plus a blob or two in transit
-    packed = frame.mapInPandas(pack, "x binary, n binary, h binary").persist()
+    packed = frame.mapInArrow(pack, "x binary, n binary, h binary").persist()
     try:
         packed.count()
         S = np.empty((int(expect * 1.1) + 1024, d))
@@ -670,8 +685,8 @@ def _count_cells(cdf, xcols, model, with_halo: bool, probe=None):
     def part(batches):
         acc = np.zeros(size, dtype=np.int64)
         best = probe.empty() if probe is not None else None
-        for pdf in batches:
-            X = _matrix(pdf, xcols)
+        for b in batches:
+            X = arrow_matrix(b, xcols)
             if not len(X):
                 continue
             if not model.splits:  # one cell (only the recall probe is wanted)
@@ -687,7 +702,7 @@ def _count_cells(cdf, xcols, model, with_halo: bool, probe=None):
             if probe is not None:
                 best = probe.scan(X, best)
         nz = np.flatnonzero(acc)  # its non-empty counters only
-        yield pd.DataFrame({"b": [pickle.dumps((nz, acc[nz], best), protocol=pickle.HIGHEST_PROTOCOL)]})
+        yield _batch(b=[pickle.dumps((nz, acc[nz], best), protocol=pickle.HIGHEST_PROTOCOL)])
 
     def merge(a, b):
         keys, inv = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
@@ -697,22 +712,22 @@ def _count_cells(cdf, xcols, model, with_halo: bool, probe=None):
 
     def merge_all(batches):  # the partials of one partition of partials, merged
         acc = None
-        for pdf in batches:
-            for b in pdf["b"]:
+        for batch in batches:
+            for b in batch.column("b").to_pylist():
                 x = pickle.loads(b)
                 acc = x if acc is None else merge(acc, x)
         if acc is not None:
-            yield pd.DataFrame({"b": [pickle.dumps(acc, protocol=pickle.HIGHEST_PROTOCOL)]})
+            yield _batch(b=[pickle.dumps(acc, protocol=pickle.HIGHEST_PROTOCOL)])
 
     # one small result per partition (sparse counters, candidates); above TREE_PARTIALS of them,
     # merged first in ~sqrt(partitions) tasks on the executors (treeReduce's depth 2): the driver
     # receives at most that many partial results, each at most the non-empty counters and the
     # probe's candidates. Arrow UDFs only: an RDD treeReduce starts a second, cold Python worker
     # in every task beside the Arrow one (~2 s of a ~4 s pass at 3M rows)
-    partials = cdf.mapInPandas(part, "b binary")
+    partials = cdf.mapInArrow(part, "b binary")
     n_parts = partials.rdd.getNumPartitions()  # no job
     if n_parts > TREE_PARTIALS:
-        partials = partials.repartition(math.ceil(math.sqrt(n_parts))).mapInPandas(merge_all, "b binary")
+        partials = partials.repartition(math.ceil(math.sqrt(n_parts))).mapInArrow(merge_all, "b binary")
     got = [pickle.loads(r[0]) for r in partials.collect()]  # at most ~max(TREE_PARTIALS, sqrt(n)) rows
     keys, vals, best = got[0]
     for x in got[1:]:
@@ -731,16 +746,16 @@ def _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist=None):
     if hist is None:
         def part(batches):
             acc = np.zeros(n_cells * HALO_BINS, dtype=np.int64)
-            for pdf in batches:
-                X = _matrix(pdf, xcols)
+            for b in batches:
+                X = arrow_matrix(b, xcols)
                 if not len(X):
                     continue
-                _, c, _, hb = model._halo_entries(X, model.assign(X, dup_of(model, pdf)))
+                _, c, _, hb = model._halo_entries(X, model.assign(X, dup_of(model, b)))
                 acc += np.bincount(c * HALO_BINS + hb, minlength=acc.size)
             nz = np.flatnonzero(acc)
-            yield pd.DataFrame({"key": nz, "n": acc[nz]})
+            yield _batch(key=nz.astype(np.int64), n=acc[nz])
 
-        rows = cdf.mapInPandas(part, "key long, n long").groupBy("key").agg(F.sum("n").alias("n")).collect()
+        rows = cdf.mapInArrow(part, "key long, n long").groupBy("key").agg(F.sum("n").alias("n")).collect()
         hist = np.zeros(n_cells * HALO_BINS, dtype=np.int64)
         for r in rows:
             hist[int(r["key"])] = int(r["n"])
@@ -849,10 +864,10 @@ def _finish(cdf, xcols, model, sizes, k, max_group_rows):
 
 def group_counts(cdf, xcols, model) -> dict:
     def part(batches):
-        for pdf in batches:
-            g = model.assign(_matrix(pdf, xcols), dup_of(model, pdf))
+        for b in batches:
+            g = model.assign(arrow_matrix(b, xcols), dup_of(model, b))
             u, c = np.unique(g, return_counts=True)
-            yield pd.DataFrame({"g": u, "n": c})
+            yield _batch(g=u.astype(np.int64), n=c.astype(np.int64))
 
-    rows = cdf.mapInPandas(part, "g long, n long").groupBy("g").agg(F.sum("n").alias("n")).collect()
+    rows = cdf.mapInArrow(part, "g long, n long").groupBy("g").agg(F.sum("n").alias("n")).collect()
     return {int(r["g"]): int(r["n"]) for r in rows}
