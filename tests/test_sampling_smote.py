@@ -514,3 +514,32 @@ def test_probe_outside_zero_to_one_is_refused(spark, bad):
     df = spark.createDataFrame([(0, 1.0), (1, 2.0)], "label long, a double")
     with pytest.raises(ConfigError, match="probe must be a number above 0 and at most 1"):
         SMOTE(probe=bad).fit_resample(df)
+
+
+def test_packed_rows_come_back_bit_for_bit_through_arrow_ipc_and_slices():
+    """The kernel's packed features: every float64 (signed zeros, subnormals, extremes) comes back
+    with the same bits, from a chunked column of sliced arrays as from one array, after an Arrow
+    IPC round trip (how batches cross between the JVM and Python)."""
+    import pyarrow as pa
+
+    from imbal_spark.sampling.smote import pack_rows, unpack_rows
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((1000, 7)) * 10.0 ** rng.integers(-300, 300, size=(1000, 7))
+    X[0] = [-0.0, 0.0, 5e-324, -1.7976931348623157e308, 1.0, -1.0, 2.0 ** -1074]
+    arr = pack_rows(X[::2])  # a strided view is packed as its values
+    got = unpack_rows(arr, 7)
+    assert np.array_equal(got.view(np.int64), np.ascontiguousarray(X[::2]).view(np.int64))
+    batch = pa.RecordBatch.from_arrays([pack_rows(X)], names=["_xb"])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as w:
+        w.write_batch(batch.slice(0, 300))
+        w.write_batch(batch.slice(300))
+    table = pa.ipc.open_stream(sink.getvalue()).read_all()
+    assert table.column("_xb").num_chunks == 2
+    assert np.array_equal(unpack_rows(table.column("_xb"), 7).view(np.int64), X.view(np.int64))
+    sliced = pa.chunked_array([batch.column(0).slice(10, 5), batch.column(0).slice(700, 300)])
+    assert np.array_equal(unpack_rows(sliced, 7).view(np.int64), np.concatenate([X[10:15], X[700:]]).view(np.int64))
+    assert unpack_rows(pa.chunked_array([], pa.binary()), 7).shape == (0, 7)
+    with pytest.raises(ValueError, match="7 values"):
+        unpack_rows(pack_rows(X[:, :6]), 7)

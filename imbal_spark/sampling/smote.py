@@ -11,8 +11,10 @@ Per class to over-sample:
   multinomial draw seeded by (seed, class) -- the same law as imbalanced-learn's uniform choice
   of base rows -- and each group runs the kernel with a stream seeded by (seed, class, group).
 
-The kernel runs in ``applyInPandas`` (one k-NN index per group) and streams its new rows out in
-chunks of ``OUT_VALUES`` values, so a task never holds a group's whole output. A large group is
+The kernel runs in a grouped Arrow UDF (``applyInArrow`` over iterators of record batches: Spark's
+grouped map, as ``applyInPandas``, without pandas frames of the rows; one k-NN index per group),
+takes each row's features packed in one binary value and streams its new rows out in chunks of
+``OUT_VALUES`` values, so a task never holds a group's whole output. A large group is
 spread over several tasks ("parts"): each holds the group's rows as the k-NN index, replays the
 group's stream and keeps the draws whose base row it owns, so the k-NN search (the dominant cost,
 quadratic in the group's rows) is divided between tasks, not repeated. The output is the input rows
@@ -355,8 +357,7 @@ class SMOTE(BaseSampler):
             recall[c] = {"recall_at_k": 1.0, "k": k, "sample_rows": 0,
                          "note": "one group: every row's neighbours are its exact neighbours"}
         if single:
-            inputs.append(project(df.where(label.isin(single))).withColumn("_g", F.lit(0).cast("long"))
-                          .withColumn("_h", F.lit(False)))
+            inputs.append(_packed(project(df.where(label.isin(single))), xcols))
         for c in targets:
             if c in single:
                 continue
@@ -431,22 +432,83 @@ class SMOTE(BaseSampler):
         return originals.unionByName(self._with_nulls(new, originals))
 
 
-def _assign_groups(cdf, xcols, model, keep: set):
-    """``cdf`` with its group id ``_g`` and ``_h`` (a halo row of that group's index); a row is
-    there once per index it belongs to. Rows of groups that make no new row are dropped."""
-    keep = np.array(sorted(keep), dtype=np.int64)
-    fields = [f for f in cdf.schema.fields if f.name != DUP_COL]
-    schema = T.StructType(fields + [T.StructField("_g", T.LongType()), T.StructField("_h", T.BooleanType())])
-    names = [f.name for f in fields]
+#: The kernel's input carries each row's features as one binary value (its float64s, packed):
+#: one field per row instead of one per feature through the shuffle and the Arrow conversions on
+#: either side of it (a class's rows travel there once per index that holds them).
+PACKED = "_xb"
+
+
+def pack_rows(X: np.ndarray) -> pa.Array:
+    """A binary Arrow array of the rows of ``X`` (float64), each row's values as bytes, no copy
+    beyond making ``X`` contiguous."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n, width = X.shape[0], 8 * X.shape[1]
+    offsets = np.arange(n + 1, dtype=np.int64) * width
+    if offsets[-1] >= 2 ** 31:  # a binary array addresses its bytes with int32
+        raise ValueError("pack_rows: more than 2 GiB in one batch")
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets.astype(np.int32)),
+                                                  pa.py_buffer(X.reshape(-1).view(np.uint8))])
+
+
+def unpack_rows(col, d: int) -> np.ndarray:
+    """The (rows, d) float64 matrix of a binary column of :func:`pack_rows` (chunked or not)."""
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    parts = []
+    for a in chunks:
+        if len(a) == 0:
+            continue
+        offs = np.frombuffer(a.buffers()[1], dtype=np.int32)[a.offset:a.offset + len(a) + 1]
+        if offs[-1] - offs[0] != 8 * d * len(a):
+            raise ValueError(f"packed rows of {d} values expected")
+        parts.append(np.frombuffer(a.buffers()[2], dtype=np.float64, count=d * len(a),
+                                   offset=int(offs[0])).reshape(len(a), d))
+    return np.concatenate(parts) if parts else np.empty((0, d))
+
+
+def _pack_batches(b: pa.RecordBatch, X: np.ndarray, rows: np.ndarray, names: list, g, h) -> Iterator[pa.RecordBatch]:
+    """Rows ``rows`` of batch ``b`` (columns ``names``) with their features ``X[rows]`` packed,
+    their group ``g`` and halo flag ``h``: batches of at most ~64 MiB of features."""
+    step = max(1, (64 << 20) // max(8 * X.shape[1], 1))
+    for s in range(0, len(rows), step):
+        take = pa.array(rows[s:s + step])
+        yield pa.RecordBatch.from_arrays([b.column(c).take(take) for c in names]
+                                         + [pack_rows(X[rows[s:s + step]]), pa.array(g[s:s + step]),
+                                            pa.array(h[s:s + step])], names=names + [PACKED, "_g", "_h"])
+
+
+def _packed_schema(cdf, xcols):
+    fields = [f for f in cdf.schema.fields if f.name != DUP_COL and f.name not in set(xcols)]
+    return [f.name for f in fields], T.StructType(
+        fields + [T.StructField(PACKED, T.BinaryType()), T.StructField("_g", T.LongType()),
+                  T.StructField("_h", T.BooleanType())])
+
+
+def _packed(frame, xcols):
+    """The rows of one-group classes as the kernel takes them: features packed, group 0, no halo."""
+    names, schema = _packed_schema(frame, xcols)
 
     def part(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for b in batches:  # Arrow in and out: the rows' columns are taken as they are, no pandas
-            r, g, h = model.members(arrow_matrix(b, xcols), dup_of(model, b))
+        for b in batches:
+            n = b.num_rows
+            yield from _pack_batches(b, arrow_matrix(b, xcols), np.arange(n), names, np.zeros(n, np.int64),
+                                     np.zeros(n, bool))
+
+    return frame.mapInArrow(part, schema)
+
+
+def _assign_groups(cdf, xcols, model, keep: set):
+    """``cdf`` with its group id ``_g`` and ``_h`` (a halo row of that group's index), features
+    packed; a row is there once per index it belongs to. Rows of groups that make no new row are
+    dropped."""
+    keep = np.array(sorted(keep), dtype=np.int64)
+    names, schema = _packed_schema(cdf, xcols)
+
+    def part(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in batches:  # Arrow in and out, no pandas
+            X = arrow_matrix(b, xcols)
+            r, g, h = model.members(X, dup_of(model, b))
             m = np.isin(g, keep)
-            take = pa.array(r[m])
-            yield pa.RecordBatch.from_arrays([b.column(c).take(take) for c in names]
-                                             + [pa.array(g[m].astype(np.int64)), pa.array(h[m])],
-                                             names=names + ["_g", "_h"])
+            yield from _pack_batches(b, X, r[m], names, g[m].astype(np.int64), h[m])
 
     return cdf.mapInArrow(part, schema)
 
@@ -469,14 +531,15 @@ def _make_kernel(plans, parts, by_draws, xcols, order, k, seed):
         # base rows first, then the halo (each in canonical order): only base rows are drawn
         halo = tbl.column("_h").to_numpy(zero_copy_only=False).astype(bool, copy=False)
         n_base = int((~halo).sum())
-        X = arrow_matrix(tbl, xcols)
+        X = unpack_rows(tbl.column(PACKED), len(xcols))
         ov = tbl.column(order).to_numpy(zero_copy_only=False) if order else None
         parts_xo = []
         for sel in (np.flatnonzero(~halo), np.flatnonzero(halo)):
             keys = ([ov[sel]] if order else []) + [X[sel, j] for j in range(X.shape[1])]
             o = lex_order(keys)
             if o is None:  # order column of text or with nulls: pandas' sort
-                sub = tbl.take(pa.array(sel)).select([order] + list(xcols)).to_pandas()
+                sub = pd.DataFrame(X[sel], columns=list(xcols))
+                sub.insert(0, order, tbl.column(order).take(pa.array(sel)).to_pandas())
                 o = canonical_order(sub.assign(_pos=np.arange(len(sel))), xcols, order)["_pos"].to_numpy()
             parts_xo.append(X[sel[o]])
         X = np.concatenate(parts_xo)
