@@ -540,6 +540,53 @@ def test_packed_rows_come_back_bit_for_bit_through_arrow_ipc_and_slices():
     assert np.array_equal(unpack_rows(table.column("_xb"), 7).view(np.int64), X.view(np.int64))
     sliced = pa.chunked_array([batch.column(0).slice(10, 5), batch.column(0).slice(700, 300)])
     assert np.array_equal(unpack_rows(sliced, 7).view(np.int64), np.concatenate([X[10:15], X[700:]]).view(np.int64))
+    large = pa.chunked_array([batch.column(0).slice(3, 50).cast(pa.large_binary())])
+    assert np.array_equal(unpack_rows(large, 7).view(np.int64), X[3:53].view(np.int64))
     assert unpack_rows(pa.chunked_array([], pa.binary()), 7).shape == (0, 7)
     with pytest.raises(ValueError, match="7 values"):
         unpack_rows(pack_rows(X[:, :6]), 7)
+
+
+def test_large_var_types_give_the_same_rows(spark):
+    """With Spark sending binary columns as Arrow large binary (int64 offsets), the kernel reads
+    its packed rows the same: a one-group class and a split class give the rows they give by
+    default."""
+    rng = np.random.default_rng(4)
+    pdf = pd.DataFrame(rng.normal(size=(900, 3)), columns=["a", "b", "c"]).assign(label=[0] * 600 + [1] * 300)
+    df = spark.createDataFrame(pdf).repartition(3)
+    runs = []
+    for large in ("false", "true"):
+        spark.conf.set("spark.sql.execution.arrow.useLargeVarTypes", large)
+        try:
+            for mg in (100_000, 120):
+                s = SMOTE(label_col="label", k_neighbors=4, random_state=3, max_group_rows=mg)
+                out = s.fit_resample(df).where("is_synthetic").select("a", "b", "c").toPandas()
+                runs.append((s.summary_["groups"][1]["groups"], sorted(map(tuple, out.to_numpy()))))
+                s.release()
+        finally:
+            spark.conf.unset("spark.sql.execution.arrow.useLargeVarTypes")
+    assert [r[0] for r in runs] == [1, runs[1][0], 1, runs[1][0]] and runs[1][0] > 1
+    assert runs[0] == runs[2] and runs[1] == runs[3] and len(runs[1][1]) == 300
+
+
+def test_a_one_group_class_beside_a_split_class_gives_its_own_rows(spark):
+    """Three classes, one split into groups and one kept whole: the whole class's new rows (its
+    features packed to share the kernel's input with the split class) are the rows it gets when
+    no class is split."""
+    rng = np.random.default_rng(8)
+    pdf = pd.DataFrame(rng.normal(size=(1400, 3)), columns=["a", "b", "c"])
+    pdf["label"] = ["big"] * 1000 + ["split"] * 300 + ["whole"] * 100
+    df = spark.createDataFrame(pdf).repartition(3)
+
+    def rows(max_group_rows):
+        s = SMOTE(label_col="label", k_neighbors=4, random_state=3, max_group_rows=max_group_rows)
+        out = s.fit_resample(df).where("is_synthetic").toPandas()
+        groups = {c: g["groups"] for c, g in s.summary_["groups"].items()}
+        s.release()
+        return groups, {c: sorted(map(tuple, o[["a", "b", "c"]].to_numpy())) for c, o in out.groupby("label")}
+
+    g_all, whole = rows(100_000)
+    g_mixed, mixed = rows(150)
+    assert g_all == {"split": 1, "whole": 1} and g_mixed["split"] > 1 and g_mixed["whole"] == 1
+    assert mixed["whole"] == whole["whole"] and len(whole["whole"]) == 900
+    assert len(mixed["split"]) == 700 and mixed["split"] != whole["split"]

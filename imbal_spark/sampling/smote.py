@@ -357,7 +357,11 @@ class SMOTE(BaseSampler):
             recall[c] = {"recall_at_k": 1.0, "k": k, "sample_rows": 0,
                          "note": "one group: every row's neighbours are its exact neighbours"}
         if single:
-            inputs.append(_packed(project(df.where(label.isin(single))), xcols))
+            one = project(df.where(label.isin(single)))
+            # packed as a split class's rows are when both go to the kernel together (one schema);
+            # alone, the features go as they are (no Python pass before the shuffle)
+            inputs.append(_packed(one, xcols) if len(single) < len(targets) else
+                          one.withColumn("_g", F.lit(0).cast("long")).withColumn("_h", F.lit(False)))
         for c in targets:
             if c in single:
                 continue
@@ -451,13 +455,15 @@ def pack_rows(X: np.ndarray) -> pa.Array:
 
 
 def unpack_rows(col, d: int) -> np.ndarray:
-    """The (rows, d) float64 matrix of a binary column of :func:`pack_rows` (chunked or not)."""
+    """The (rows, d) float64 matrix of a binary column of :func:`pack_rows` (chunked or not; as
+    large binary too, how Spark sends it with ``spark.sql.execution.arrow.useLargeVarTypes``)."""
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
     parts = []
     for a in chunks:
         if len(a) == 0:
             continue
-        offs = np.frombuffer(a.buffers()[1], dtype=np.int32)[a.offset:a.offset + len(a) + 1]
+        width = np.int64 if pa.types.is_large_binary(a.type) else np.int32
+        offs = np.frombuffer(a.buffers()[1], dtype=width)[a.offset:a.offset + len(a) + 1]
         if offs[-1] - offs[0] != 8 * d * len(a):
             raise ValueError(f"packed rows of {d} values expected")
         parts.append(np.frombuffer(a.buffers()[2], dtype=np.float64, count=d * len(a),
@@ -531,7 +537,7 @@ def _make_kernel(plans, parts, by_draws, xcols, order, k, seed):
         # base rows first, then the halo (each in canonical order): only base rows are drawn
         halo = tbl.column("_h").to_numpy(zero_copy_only=False).astype(bool, copy=False)
         n_base = int((~halo).sum())
-        X = unpack_rows(tbl.column(PACKED), len(xcols))
+        X = unpack_rows(tbl.column(PACKED), len(xcols)) if PACKED in tbl.column_names else arrow_matrix(tbl, xcols)
         ov = tbl.column(order).to_numpy(zero_copy_only=False) if order else None
         parts_xo = []
         for sel in (np.flatnonzero(~halo), np.flatnonzero(halo)):
