@@ -210,6 +210,31 @@ def test_the_halo_finds_neighbours_the_cuts_separate(spark):
     assert r1 > r0 + 0.1, (r0, r1)
 
 
+def test_the_halo_histogram_is_counted_as_far_as_halos_reach_with_the_same_halos(spark, monkeypatch):
+    """The counting pass fills the halo histogram only as far as the grouping sample predicts the
+    widest halo: the halos, index sizes and new rows are those of the whole reach, and a guess that
+    falls short is counted again, whole reach."""
+    from imbal_spark.sampling import grouping
+
+    guessed = grouping.halo_reach
+    runs = {}
+    for guess, reach in (("sample", guessed), ("whole", lambda *a: grouping.HALO_BINS), ("short", lambda *a: 1)):
+        monkeypatch.setattr(grouping, "halo_reach", reach)
+        s, pdf, out = _grouped_run(spark, 0.6)
+        runs[guess] = (s.group_models_[1], _sorted_rows(out, ["a", "b", "c"]))
+    whole = runs["whole"][0]
+    assert not whole.merged and (whole.group_mult == 1).all()  # the counting pass's histogram is used
+    assert whole.halo_bins.max() > 0 and not whole.halo_recounted
+    sample, short = runs["sample"][0], runs["short"][0]
+    assert whole.halo_bins.max() < sample.halo_reach_bins < grouping.HALO_BINS and not sample.halo_recounted
+    assert short.halo_reach_bins == 1 and short.halo_recounted
+    for guess in ("sample", "short"):
+        m, rows = runs[guess]
+        np.testing.assert_array_equal(m.halo_bins, whole.halo_bins)
+        assert m.index_rows == whole.index_rows
+        np.testing.assert_array_equal(rows, runs["whole"][1])
+
+
 def test_params_checked_at_fit_time(spark):
     df = spark.createDataFrame([(0, 1.0), (1, 2.0)], "label long, a double")
     with pytest.raises(ConfigError, match="max_group_rows \\(4\\) must be at least k_neighbors \\+ 1 \\(6\\)"):

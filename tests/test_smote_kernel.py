@@ -507,6 +507,44 @@ def test_recall_candidates_at_equal_distance_are_chosen_by_value_not_arrival_ord
         assert all(np.array_equal(a, b) for a, b in zip(picks[0], other))
 
 
+@pytest.mark.parametrize("lattice", [False, True], ids=["normal", "ties"])
+def test_recall_probe_skips_what_cannot_enter_and_keeps_the_same_rows(lattice, monkeypatch):
+    """A batch ranks only the sample rows it can improve (a row's current (k+1)-th distance bounds
+    it): the candidates kept are the same, bit for bit, as ranking every sample row in every batch,
+    ties at the bound included, and most sample rows are skipped once their bounds have settled."""
+    from imbal_spark.sampling import neighbours
+    from imbal_spark.sampling.neighbours import RecallProbe
+
+    rng = np.random.default_rng(5)
+    if lattice:
+        g = np.arange(-5, 6, dtype=np.float64)
+        X = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1).reshape(-1, 3) + 1000.0
+        X = X[rng.permutation(len(X))]
+    else:
+        X = rng.normal(size=(20000, 8)) * [4, 3, 2, 1, 1, 1, 0.5, 0.5] + 30
+    S = X[rng.choice(len(X), 40, replace=False)]
+    probe = RecallProbe(S, 4)
+    unbounded = RecallProbe(S, 4)
+    unbounded.bounds = lambda best: np.full(len(S), np.inf)
+    ranked = []
+    real = neighbours.top_candidates
+
+    def counting(*a, **kw):
+        sid, d, idx = real(*a, **kw)
+        ranked.append(len(np.unique(sid)))
+        return sid, d, idx
+
+    monkeypatch.setattr(neighbours, "top_candidates", counting)
+    a, b = probe.empty(), unbounded.empty()
+    for batch in np.array_split(X, 25):
+        a, b = probe.scan(batch, a), unbounded.scan(batch, b)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    mine = ranked[0::2]  # the bounded probe's calls, then the unbounded one's, alternately
+    assert ranked[1::2] == [len(S)] * 25 and sum(mine[-10:]) < 0.5 * 10 * len(S)
+    sid, d, _ = a
+    assert np.array_equal(np.bincount(sid), [5] * len(S)) and (d[::5] == 0).all()
+
+
 @pytest.mark.parametrize("e", [600, -600])
 def test_magnitudes_near_1e180_or_1e_180_leave_halo_search_and_recall_unchanged(e):
     """Squares of ~1e180 overflow and of ~1e-180 underflow in float64 (float32 far sooner): the

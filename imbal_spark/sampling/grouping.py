@@ -67,6 +67,10 @@ SPAN_SD = 8.0
 #: deviations of the first cut axis), in HALO_BINS steps.
 HALO_MAX_SD = 2.0
 HALO_BINS = 64
+#: The counting pass fills the halo histogram only as far as the widest halo the grouping sample
+#: predicts (:func:`halo_reach`), times this, plus HALO_SLACK_BINS bins.
+HALO_SLACK = 1.25
+HALO_SLACK_BINS = 2
 #: Rows per near_cells call: its (rows x nearby cells) temporaries stay small.
 NEAR_CHUNK = 2048
 #: Partial results of a counting pass the driver merges itself; more are merged on the executors.
@@ -104,6 +108,8 @@ class GroupModel:
     salted: bool = False  # hash-split cells deal copies of a row round their groups by DUP_COL
     recall: dict = None  # neighbour recall@k of the grouping, when measured (RecallProbe)
     probe_cells: dict = field(default_factory=dict)  # {group: (centroids, cells probed)} (plan_probes)
+    halo_reach_bins: int = HALO_BINS  # halo histogram bins the counting pass filled (halo_reach)
+    halo_recounted: bool = False  # that reach fell short and _plan_halo counted again, whole reach
 
     @property
     def levels(self) -> int:
@@ -516,12 +522,15 @@ def build_group_model(cdf, xcols, n_rows: int, k: int, max_group_rows: int, halo
         if probe is not None:
             model.recall = probe.recall(model, _count_cells(cdf, xcols, model, False, probe)[2])
         return model, sizes, cdf
-    counts, hist, best = _count_cells(cdf, xcols, model, with_halo=halo > 0, probe=probe)
+    model.halo_reach_bins = halo_reach(model, *sample, n_rows, max_group_rows) if halo > 0 else HALO_BINS
+    counts, hist, best = _count_cells(cdf, xcols, model, with_halo=halo > 0, probe=probe,
+                                      reach_bins=model.halo_reach_bins)
     model, sizes, cdf = _finish_salting(cdf, xcols, model, counts, k, max_group_rows, order_col)
     model.index_rows = dict(sizes)
     if halo > 0 and model.n_groups > 1:
         exact = not model.merged and (model.group_mult == 1).all()
-        _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist if exact else None)
+        _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist if exact else None,
+                   model.halo_reach_bins)
     model.probe_cells = plan_probes(model, sample[0], probe_share, sample[1])  # copies weigh as rows
     if probe is not None:
         model.recall = probe.recall(model, best)
@@ -674,13 +683,16 @@ def _cells_from_sample(S: np.ndarray, n: np.ndarray, n_cells: int) -> GroupModel
     return model
 
 
-def _count_cells(cdf, xcols, model, with_halo: bool, probe=None):
+def _count_cells(cdf, xcols, model, with_halo: bool, probe=None, reach_bins: int = HALO_BINS):
     """One pass: the exact row count of every final cell and, ``with_halo``, the histogram (cells x
-    HALO_BINS) of the box distances of other cells' rows within HALO_MAX_SD of each cell; with a
-    ``probe`` (:class:`.neighbours.RecallProbe`), the same pass gathers its candidates.
+    HALO_BINS) of the box distances of other cells' rows within HALO_MAX_SD of each cell, exact in
+    its first ``reach_bins`` bins and zero beyond; with a ``probe``
+    (:class:`.neighbours.RecallProbe`), the same pass gathers its candidates.
     Returns (counts, hist, candidates or None)."""
     n_cells = int(np.prod(model.splits))
     size = n_cells * (1 + (HALO_BINS if with_halo else 0))
+    # one bin more than kept, so that no rounding at the edge can drop a row of a kept bin
+    reach = HALO_MAX_SD if reach_bins >= HALO_BINS else (reach_bins + 1) * HALO_MAX_SD / HALO_BINS
 
     def part(batches):
         acc = np.zeros(size, dtype=np.int64)
@@ -695,7 +707,7 @@ def _count_cells(cdf, xcols, model, with_halo: bool, probe=None):
                 P = model.projections(X)
                 acc[:n_cells] += np.bincount(model.cells(X, P=P), minlength=n_cells)
             for s in range(0, len(X) if with_halo else 0, NEAR_CHUNK):  # bounded temporary arrays
-                _, c, dist = model.near_cells(P[s:s + NEAR_CHUNK], HALO_MAX_SD)
+                _, c, dist = model.near_cells(P[s:s + NEAR_CHUNK], reach)
                 far = dist > 0
                 hb = np.minimum((dist[far] * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
                 acc[n_cells:] += np.bincount(c[far] * HALO_BINS + hb, minlength=n_cells * HALO_BINS)
@@ -735,14 +747,61 @@ def _count_cells(cdf, xcols, model, with_halo: bool, probe=None):
     acc = np.zeros(size, dtype=np.int64)
     acc[keys] = vals
     hist = acc[n_cells:].reshape(n_cells, HALO_BINS) if with_halo else None
+    if hist is not None:
+        hist[:, reach_bins:] = 0  # the edge bin is partly counted: exact bins only
     return acc[:n_cells], hist, best
 
 
-def _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist=None):
+def halo_reach(model, S: np.ndarray, n: np.ndarray, n_rows: int, max_group_rows: int) -> int:
+    """Bins of the halo histogram that the counting pass fills: the widest halo the grouping sample
+    predicts (its rows ``S``, standing for ``n`` copies each, weighed up to the class's ``n_rows``),
+    times HALO_SLACK, plus HALO_SLACK_BINS; HALO_BINS where that reaches the end.
+
+    Halos use a few bins of the histogram's reach (HALO_MAX_SD), while the rows within the whole
+    reach of a cell grow with the number of cells: on the benchmark's 20 isotropic features, a row
+    is near ~40 cells at 1M rows in a class and ~740 at 30M, against 5-6 within the widest halo.
+    Counting only what a halo can use keeps the pass linear in the class. The guess is checked
+    (:func:`_plan_halo` counts again, whole reach, if a halo fills its last bin), so the halos are
+    the same either way. The sample is scanned with a reach doubled from 16 bins until its halos
+    fit, so the driver too counts only near cells."""
+    n_cells = int(np.prod(model.splits))
+    if not n_cells or not len(S):
+        return HALO_BINS
+    w = np.asarray(n, dtype=np.float64) * (n_rows / max(float(np.sum(n)), 1.0))
+    P = np.concatenate([model.projections(S[i:i + _SAMPLE_CHUNK]) for i in range(0, len(S), _SAMPLE_CHUNK)])
+    rows = np.bincount(model.cells(S, P=P), weights=w, minlength=n_cells)
+    room = max_group_rows - rows
+    bins = 16
+    while True:
+        reach = HALO_MAX_SD if bins >= HALO_BINS else (bins + 1) * HALO_MAX_SD / HALO_BINS
+        hist = np.zeros(n_cells * HALO_BINS)
+        for i in range(0, len(P), NEAR_CHUNK):
+            r, c, d = model.near_cells(P[i:i + NEAR_CHUNK], reach)
+            far = d > 0
+            hb = np.minimum((d[far] * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
+            hist += np.bincount(c[far] * HALO_BINS + hb, weights=w[i:i + NEAR_CHUNK][r[far]],
+                                minlength=hist.size)
+        cum = np.cumsum(hist.reshape(n_cells, HALO_BINS)[:, :bins], axis=1)
+        widest = max(int(np.searchsorted(cum[c], room[c], side="right")) for c in range(n_cells))
+        if widest < bins or bins >= HALO_BINS:
+            return int(min(HALO_BINS, math.ceil(widest * HALO_SLACK) + HALO_SLACK_BINS))
+        bins *= 2
+
+
+def _plan_halo(cdf, xcols, model, sizes, max_group_rows, hist=None, reach_bins: int = HALO_BINS):
     """Each cell's halo: the widest run of box-distance bins that keeps its group's index within
-    max_group_rows. ``hist`` (cells x bins, from :func:`_count_cells`) is exact when no cells were
-    merged or hash-split; otherwise one more pass counts the halo candidates of the final groups."""
+    max_group_rows. ``hist`` (cells x bins, from :func:`_count_cells`, exact in its first
+    ``reach_bins`` bins) is used when no cells were merged or hash-split and every halo ends within
+    those bins; otherwise one more pass counts the halo candidates of the final groups, whole reach."""
     n_cells = len(model.group_base)
+    model.halo_recounted = False
+    if hist is not None and reach_bins < HALO_BINS:
+        for c in np.flatnonzero(model.halo_ok):
+            room = max_group_rows - sizes[int(model.group_base[c])]
+            if not hist[c].any() or np.searchsorted(np.cumsum(hist[c]), room, side="right") >= reach_bins:
+                hist = None  # the sample's guess fell short (or saw nothing near): count again
+                model.halo_recounted = True
+                break
     if hist is None:
         def part(batches):
             acc = np.zeros(n_cells * HALO_BINS, dtype=np.int64)

@@ -20,25 +20,37 @@ import pandas as pd
 _MARGIN = 8
 
 
-def top_candidates(S: np.ndarray, X: np.ndarray, k: int, all_candidates: bool = False):
+def top_candidates(S: np.ndarray, X: np.ndarray, k: int, all_candidates: bool = False,
+                   bound: np.ndarray | None = None):
     """For each sample row, the k+1 nearest rows of ``X``: (sample id, distance, row of X) arrays.
 
     A float64 GEMM (``|x|^2 - 2 s.x`` on centred rows) picks ``k + 1 + margin`` candidates per
     sample row; their exact squared distances (direct differences, so a row's distance to itself
     is 0) pick the ``k + 1`` (``all_candidates``: all of them are returned, for the caller to pick
-    with its own tie-break). ~1 ns a pair instead of ~80 for direct differences over all rows."""
+    with its own tie-break). ~1 ns a pair instead of ~80 for direct differences over all rows.
+    ``bound`` (a squared distance per sample row): a sample row none of whose rows of ``X`` can be
+    as near (by the GEMM, with a margin far above its rounding) gets no candidates; the others get
+    the same as without it."""
     n = X.shape[0]
     if n == 0:
         return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
     m = min(k + 1, n)
     c = min(m + _MARGIN, n)
+    rows = np.arange(len(S))
     if c < n:
         from ._kernel import one_blas_thread
 
         mu = X.mean(axis=0)
         Xc = X - mu
+        x2 = (Xc * Xc).sum(axis=1)
         with one_blas_thread():  # Spark already runs one task per core
-            G = (Xc * Xc).sum(axis=1)[None, :] - 2.0 * ((S - mu) @ Xc.T)
+            G = (S - mu) @ Xc.T
+        G *= -2.0  # in place: x2 - 2 s.x, bit for bit
+        G += x2[None, :]
+        if bound is not None:
+            s2 = ((S - mu) ** 2).sum(axis=1)  # G + s2 is the squared distance, up to rounding
+            live = G.min(axis=1) + s2 <= bound + 1e-8 * (x2.max() + s2)
+            rows, S, G = rows[live], S[live], G[live]
         cand = np.argpartition(G, c - 1, axis=1)[:, :c]
         del G
     else:
@@ -48,7 +60,7 @@ def top_candidates(S: np.ndarray, X: np.ndarray, k: int, all_candidates: bool = 
     if m < c and not all_candidates:
         pick = np.argpartition(D, m - 1, axis=1)[:, :m]
         cand, D = np.take_along_axis(cand, pick, 1), np.take_along_axis(D, pick, 1)
-    sid = np.repeat(np.arange(len(S)), cand.shape[1])
+    sid = np.repeat(rows, cand.shape[1])
     return sid, D.ravel(), cand.ravel()
 
 
@@ -123,8 +135,20 @@ class RecallProbe:
         from ._kernel import pow2_scaled
 
         sid, dist, idx = top_candidates(pow2_scaled(self.S), pow2_scaled(X, like=self.S), self.k,
-                                        all_candidates=True)
+                                        all_candidates=True, bound=self.bounds(best))
+        if not len(sid):
+            return best
         return self.merge(best, (sid, dist, X[idx]))
+
+    def bounds(self, best) -> np.ndarray:
+        """Each sample row's (k+1)-th squared distance in ``best`` (inf while it has fewer): a
+        candidate farther than that cannot enter the merge, so a batch need not rank it."""
+        sid, d, _ = best
+        n = np.bincount(sid, minlength=len(self.S))
+        tau = np.full(len(self.S), np.inf)
+        full = n >= self.k + 1
+        tau[full] = d[np.cumsum(n)[full] - 1]  # best is sorted by (sample row, distance, values)
+        return tau
 
     def merge(self, a, b):
         return best_candidates(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]),
