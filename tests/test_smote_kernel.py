@@ -545,6 +545,23 @@ def test_recall_probe_skips_what_cannot_enter_and_keeps_the_same_rows(lattice, m
     assert np.array_equal(np.bincount(sid), [5] * len(S)) and (d[::5] == 0).all()
 
 
+def test_recall_probe_bound_keeps_sample_rows_the_gemm_cannot_rank():
+    """A class row far larger than the sample overflows the GEMM's expansion (NaN for the batch's
+    other rows): the bounded search still ranks those sample rows, as the unbounded one does."""
+    from imbal_spark.sampling.neighbours import RecallProbe, top_candidates
+
+    rng = np.random.default_rng(2)
+    S = rng.normal(size=(10, 3))
+    X = np.vstack([rng.normal(size=(30, 3)), [1e200] * 3])
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point
+        free = top_candidates(S, X, 4, all_candidates=True)
+        bounded = top_candidates(S, X, 4, all_candidates=True, bound=np.full(len(S), np.inf))
+        probe = RecallProbe(S, 4)
+        best = probe.scan(X, probe.empty())
+    assert len(free[0]) == 10 * 13 and all(np.array_equal(a, b) for a, b in zip(free, bounded))
+    assert np.array_equal(np.bincount(best[0]), [5] * 10)
+
+
 @pytest.mark.parametrize("e", [600, -600])
 def test_magnitudes_near_1e180_or_1e_180_leave_halo_search_and_recall_unchanged(e):
     """Squares of ~1e180 overflow and of ~1e-180 underflow in float64 (float32 far sooner): the

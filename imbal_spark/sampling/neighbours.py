@@ -49,7 +49,8 @@ def top_candidates(S: np.ndarray, X: np.ndarray, k: int, all_candidates: bool = 
         G += x2[None, :]
         if bound is not None:
             s2 = ((S - mu) ** 2).sum(axis=1)  # G + s2 is the squared distance, up to rounding
-            live = G.min(axis=1) + s2 <= bound + 1e-8 * (x2.max() + s2)
+            # not "<=": a row the GEMM cannot rank (an overflow gives NaN) stays live, as without a bound
+            live = ~(G.min(axis=1) + s2 > bound + 1e-8 * (x2.max() + s2))
             rows, S, G = rows[live], S[live], G[live]
         cand = np.argpartition(G, c - 1, axis=1)[:, :c]
         del G
