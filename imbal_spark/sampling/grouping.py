@@ -706,11 +706,8 @@ def _count_cells(cdf, xcols, model, with_halo: bool, probe=None, reach_bins: int
             else:
                 P = model.projections(X)
                 acc[:n_cells] += np.bincount(model.cells(X, P=P), minlength=n_cells)
-            for s in range(0, len(X) if with_halo else 0, NEAR_CHUNK):  # bounded temporary arrays
-                _, c, dist = model.near_cells(P[s:s + NEAR_CHUNK], reach)
-                far = dist > 0
-                hb = np.minimum((dist[far] * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
-                acc[n_cells:] += np.bincount(c[far] * HALO_BINS + hb, minlength=n_cells * HALO_BINS)
+            if with_halo:
+                acc[n_cells:] += _halo_histogram(model, P, reach, n_cells)
             if probe is not None:
                 best = probe.scan(X, best)
         nz = np.flatnonzero(acc)  # its non-empty counters only
@@ -752,6 +749,20 @@ def _count_cells(cdf, xcols, model, with_halo: bool, probe=None, reach_bins: int
     return acc[:n_cells], hist, best
 
 
+def _halo_histogram(model, P: np.ndarray, reach: float, n_cells: int, weights=None) -> np.ndarray:
+    """(cells x HALO_BINS, flat) counts (or sums of ``weights``) of the rows of projections ``P``
+    within ``reach`` of other cells, by box-distance bin; NEAR_CHUNK rows at a time, so the
+    (rows x nearby cells) temporaries stay small."""
+    hist = np.zeros(n_cells * HALO_BINS, dtype=np.int64 if weights is None else np.float64)
+    for i in range(0, len(P), NEAR_CHUNK):
+        r, c, d = model.near_cells(P[i:i + NEAR_CHUNK], reach)
+        far = d > 0
+        hb = np.minimum((d[far] * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
+        w = None if weights is None else weights[i:i + NEAR_CHUNK][r[far]]
+        hist += np.bincount(c[far] * HALO_BINS + hb, weights=w, minlength=hist.size).astype(hist.dtype, copy=False)
+    return hist
+
+
 def halo_reach(model, S: np.ndarray, n: np.ndarray, n_rows: int, max_group_rows: int) -> int:
     """Bins of the halo histogram that the counting pass fills: the widest halo the grouping sample
     predicts (its rows ``S``, standing for ``n`` copies each, weighed up to the class's ``n_rows``),
@@ -774,13 +785,7 @@ def halo_reach(model, S: np.ndarray, n: np.ndarray, n_rows: int, max_group_rows:
     bins = 16
     while True:
         reach = HALO_MAX_SD if bins >= HALO_BINS else (bins + 1) * HALO_MAX_SD / HALO_BINS
-        hist = np.zeros(n_cells * HALO_BINS)
-        for i in range(0, len(P), NEAR_CHUNK):
-            r, c, d = model.near_cells(P[i:i + NEAR_CHUNK], reach)
-            far = d > 0
-            hb = np.minimum((d[far] * (HALO_BINS / HALO_MAX_SD)).astype(np.int64), HALO_BINS - 1)
-            hist += np.bincount(c[far] * HALO_BINS + hb, weights=w[i:i + NEAR_CHUNK][r[far]],
-                                minlength=hist.size)
+        hist = _halo_histogram(model, P, reach, n_cells, weights=w)
         cum = np.cumsum(hist.reshape(n_cells, HALO_BINS)[:, :bins], axis=1)
         widest = max(int(np.searchsorted(cum[c], room[c], side="right")) for c in range(n_cells))
         if widest < bins or bins >= HALO_BINS:
